@@ -6,7 +6,8 @@
 // epilogue, writing and later combining a partial result). Requests are laid end to end on a line of
 // cost positions: request i starts at start_i = sum_{j<i} (n_j + F); its F overhead units come first,
 // then page k sits at position start_i + F + k (an empty request sits at start_i + F).
-// The line is cut into num_sm_parts equal pieces of `payload` = ceil(total / num_sm_parts) positions;
+// The line is cut into num_sm_parts equal pieces of `payload` = floor(total / num_sm_parts) + 1
+// positions (positions run from 0 to total inclusive: see payload_of);
 // partition p owns positions [p * payload, (p + 1) * payload). A request whose pages straddle a cut is
 // split there. Since positions grow monotonically, every partition owns a contiguous run of
 // (request, page-range) chunks, and the number of splits of request i is
@@ -56,9 +57,10 @@ FLASHMLA_HD int32_t num_blocks_of(int32_t seqlen) {
   return seqlen <= 0 ? 0 : (seqlen + kBlockSize - 1) / kBlockSize;
 }
 FLASHMLA_HD int64_t request_cost(int32_t seqlen) { return num_blocks_of(seqlen) + kFixedOverheadBlocks; }
+// floor(total / parts) + 1 rather than ceil(total / parts): an empty last request sits at position
+// `total` itself (start + F with cost F), which must still fall inside partition parts - 1.
 FLASHMLA_HD int64_t payload_of(int64_t total_cost, int32_t num_parts) {
-  const int64_t p = (total_cost + num_parts - 1) / num_parts;
-  return p < 1 ? 1 : p;
+  return total_cost / num_parts + 1;
 }
 FLASHMLA_HD int32_t part_of(int64_t position, int64_t payload) { return static_cast<int32_t>(position / payload); }
 // First and last partition touched by a request that starts at cost offset `start`.

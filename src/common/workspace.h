@@ -11,6 +11,7 @@ namespace flashmla {
 struct WorkspaceLayout {
   size_t partial_o_offset = 0;    // float32 [slots, s_q, h_q, dv]
   size_t partial_lse_offset = 0;  // float32 [slots, s_q, h_q]
+  size_t status_offset = 0;       // int32: set by the split kernel, 1 = invalid lengths (nothing written)
   size_t total_bytes = 0;
   int64_t slots = 0;
 };
@@ -24,7 +25,8 @@ inline WorkspaceLayout workspace_layout(int32_t batch, int32_t s_q, int32_t h_q,
   const size_t rows = static_cast<size_t>(w.slots) * s_q * h_q;
   w.partial_o_offset = 0;
   w.partial_lse_offset = align(rows * head_dim_v * sizeof(float));
-  w.total_bytes = align(w.partial_lse_offset + rows * sizeof(float));
+  w.status_offset = align(w.partial_lse_offset + rows * sizeof(float));
+  w.total_bytes = w.status_offset + kAlign;
   return w;
 }
 

@@ -1,1 +1,50 @@
-// placeholder: being written
+// Device properties, read once per device and cached (a cudaGetDeviceProperties call costs
+// microseconds; decode() must not pay that per call).
+#include <cuda_runtime.h>
+
+#include <mutex>
+#include <string>
+
+#include "kernels/cuda_util.h"
+#include "kernels/gpu_backend.h"
+
+namespace flashmla::gpu {
+
+Status get_device_info(int32_t index, DeviceInfo* info) noexcept {
+  constexpr int kMaxDevices = 64;
+  static std::mutex mu;
+  static DeviceInfo cache[kMaxDevices];
+  static bool valid[kMaxDevices] = {};
+  if (index < 0 || index >= kMaxDevices)
+    return Status(StatusCode::kInvalidArgument, "device index: expected 0.." + std::to_string(kMaxDevices - 1) +
+                                                    ", got " + std::to_string(index));
+  std::lock_guard<std::mutex> lock(mu);
+  if (!valid[index]) {
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess || index >= count) {
+      cudaGetLastError();
+      return Status(StatusCode::kNotSupported, "CUDA device " + std::to_string(index) + ": not present (" +
+                                                   std::to_string(err == cudaSuccess ? count : 0) +
+                                                   " CUDA devices visible" +
+                                                   (err == cudaSuccess ? std::string() : std::string(", ") + cudaGetErrorString(err)) + ")");
+    }
+    DeviceInfo d;
+    int v = 0;
+    if ((err = cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMajor, index)) != cudaSuccess)
+      return cuda_status(err, "cudaDeviceGetAttribute");
+    d.major = v;
+    cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMinor, index);
+    d.minor = v;
+    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, index);
+    d.num_sms = v;
+    cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, index);
+    d.max_smem_per_block_optin = static_cast<size_t>(v);
+    cache[index] = d;
+    valid[index] = true;
+  }
+  *info = cache[index];
+  return Status::Ok();
+}
+
+}  // namespace flashmla::gpu

@@ -1,0 +1,375 @@
+// Dense MLA decode split kernel for sm_90a (H100/H800/H200/H20).
+//
+// Grid: (M tiles, h_kv, num_sm_parts). CTA (tile, g, p) computes query rows `tile` (a box of tokens x
+// heads, see plan::TileMap) of KV head g for every request chunk that schedule partition p owns: a
+// contiguous run of (request, page range) pieces. A request covered whole writes its final O and LSE;
+// a piece of a split request writes an fp32 partial O (normalised) + LSE into its workspace slot, and
+// the combine kernel merges the slots.
+//
+// Warpgroup roles (384 threads):
+//   WG0, producer (40 regs): one thread walks the same chunk sequence and issues TMA: per chunk the
+//     Q NoPE tile (8 boxes of 64 x 64), per page the whole 64 x 576 page (9 boxes) into one of two
+//     stages; full/empty mbarriers pace it. The block table is read 32 entries at a time by the warp.
+//   WG1 ("consumer 0") and WG2 ("consumer 1"), 232 regs each, own O[:, 0:256] and O[:, 256:512].
+//     Pages are taken in pairs (A, B) -- a "seesaw": consumer 0 computes S = Q K_A^T, its softmax and
+//     P_A while consumer 1 computes S = Q K_B^T; the running max flows 0 -> 1 -> 0 through smem so both
+//     O halves rescale identically:
+//       c0: S_A = QK_A; m_A = max(m, rowmax S_A); P_A -> smem; O_L = O_L*f_A + P_A V_A[:, :256]
+//       c1: S_B = QK_B; (wait P_A) m_B = max(m_A, rowmax S_B); P_B -> smem;
+//           O_R = O_R*f_A + P_A V_A[:, 256:]; O_R = O_R*f_B + P_B V_B[:, 256:]
+//       c0: (wait P_B) O_L = O_L*f_B + P_B V_B[:, :256]
+//     so one warpgroup's softmax overlaps the other's tensor-core work.
+// Shared memory (config.h): Q 64 KB + 2 K stages x 72 KB + 2 P tiles x 8 KB + row exchange 1.5 KB.
+// Q's 64 RoPE channels are loaded into registers (A operand of the last 4 k-steps), which is what lets
+// two full K stages and both P tiles fit in 227 KB.
+// Pipeline: 2 K stages; a stage is released (k_empty, count 2) when both consumers' P*V on it is done
+// (consumer 1 waits for its page-B P*V before loading the next page B: same stage, so the next pair's
+// page B load starts only then -- the price of fitting two stages plus Q in 227 KB);
+// Q is released (q_empty) after each consumer's last Q*K^T of the chunk, so the next chunk's Q load
+// overlaps the current chunk's tail.
+#pragma once
+
+#include <cuda.h>
+
+#include "common/schedule_plan.h"
+#include "kernels/sm90/decode_dense/config.h"
+#include "kernels/sm90/decode_dense/epilogue.cuh"
+#include "kernels/sm90/decode_dense/mainloop.cuh"
+#include "kernels/sm90/decode_dense/params.h"
+#include "kernels/sm90/ptx.cuh"
+
+namespace flashmla::sm90::dense {
+
+// mbarrier addresses: q_full, q_empty, then k_full[stage], then k_empty[stage] (8 B each). Stage
+// indices are run-time values, so these are computed, not looked up in an array (which would live in
+// local memory).
+struct SmemBarriers {
+  uint32_t base;
+  __device__ uint32_t q_full() const { return base; }
+  __device__ uint32_t q_empty() const { return base + 8; }
+  __device__ uint32_t k_full(int s) const { return base + 16 + 8 * s; }
+  __device__ uint32_t k_empty(int s) const { return base + 16 + 8 * kStages + 8 * s; }
+};
+
+// The producer: a single warp. Issues exactly the loads the consumers consume, in the same order.
+__device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const CUtensorMap* tmap_k,
+                                              const DenseDecodeParams& p, const int32_t* rec, int tile, int kvh,
+                                              uint32_t smem_q, uint32_t smem_k, const SmemBarriers& bars) {
+  const int lane = threadIdx.x & 31;
+  const plan::TileMap& tm = p.tiles;
+  const int j0 = plan::tile_first_token(tm, tile), h0 = plan::tile_first_head(tm, tile);
+  const uint32_t q_bytes = kQBoxes * 128u * tm.heads * tm.tokens;
+  if (lane == 0) {
+    ptx::prefetch_tensormap(tmap_q);
+    ptx::prefetch_tensormap(tmap_k);
+  }
+  uint32_t kcount = 0, chunk = 0;
+  for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req, ++chunk) {
+    const int n = plan::num_blocks_of(p.seqlens[req]);
+    const int pb = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginBlock] : 0;
+    const int pe = req == rec[plan::kRecEndReq] ? rec[plan::kRecEndBlock] : n;
+    if (lane == 0) {
+      if (chunk > 0) ptx::mbar_wait(bars.q_empty(), (chunk - 1) & 1);
+      ptx::mbar_arrive_expect_tx(bars.q_full(), q_bytes);
+#pragma unroll
+      for (int b = 0; b < kQBoxes; ++b)
+        ptx::tma_load_5d(tmap_q, smem_q + b * kBoxBytes, bars.q_full(), b * kBoxCols, h0, kvh, j0, req);
+    }
+    for (int base = pb; base < pe; base += 32) {
+      const int idx = base + lane;
+      const int blk_lane = idx < pe ? p.block_table[req * p.stride_bt_b + idx] : 0;
+      const int cnt = min(32, pe - base);
+      for (int k = 0; k < cnt; ++k) {
+        const int blk = __shfl_sync(0xffffffffu, blk_lane, k);
+        if (lane == 0) {
+          const uint32_t st = kcount & 1, use = kcount >> 1;
+          if (use > 0) ptx::mbar_wait(bars.k_empty(st), (use - 1) & 1);
+          ptx::mbar_arrive_expect_tx(bars.k_full(st), kStageBytes);
+          const uint32_t dst = smem_k + st * kStageBytes;
+#pragma unroll
+          for (int b = 0; b < kKBoxes; ++b)
+            ptx::tma_load_4d(tmap_k, dst + b * kBoxBytes, bars.k_full(st), b * kBoxCols, 0, kvh, blk);
+        }
+        ++kcount;
+      }
+    }
+  }
+}
+
+// Signals that this warpgroup's last P*V on stage `pending` has completed (if any).
+__device__ __forceinline__ void release_stage(const SmemBarriers& bars, int& pending, int t) {
+  if (pending >= 0 && t == 0) ptx::mbar_arrive(bars.k_empty(pending));
+  pending = -1;
+}
+
+// Geometry of this thread's rows r0 and r0 + 8 of the tile for a request of length L.
+__device__ __forceinline__ void make_rows(RowInfo (&rows)[2], const DenseDecodeParams& p, int tile, int kvh, int r0, int L) {
+  const plan::TileMap& tm = p.tiles;
+  const int j0 = plan::tile_first_token(tm, tile), h0 = plan::tile_first_head(tm, tile);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = r0 + 8 * r;
+    const int hh = h0 + row % tm.heads;
+    rows[r].token = j0 + row / tm.heads;
+    rows[r].head = kvh * p.heads_per_kv + hh;
+    rows[r].valid = row < tm.heads * tm.tokens && rows[r].token < p.s_q && hh < p.heads_per_kv;
+    rows[r].limit = p.causal ? min(L, L - (p.s_q - 1 - rows[r].token)) : L;
+  }
+}
+
+// Q RoPE channels 512..575 of rows r0, r1 as WGMMA A fragments (k-step kk: a0 = (r0, 16kk+2tq..+1),
+// a1 = (r1, ...), a2 = (r0, 16kk+8+2tq..), a3 = (r1, ...)). Padding rows read as zero.
+__device__ __forceinline__ void load_q_rope(uint32_t (&qr)[16], const DenseDecodeParams& p, int req,
+                                            const RowInfo (&rows)[2], int tq) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const uint32_t* src = nullptr;
+    if (rows[r].valid) {
+      const uint16_t* q = static_cast<const uint16_t*>(p.q) + req * p.stride_q_b + rows[r].token * p.stride_q_s +
+                          rows[r].head * p.stride_q_h + kHeadDimV;
+      src = reinterpret_cast<const uint32_t*>(q);
+    }
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      qr[4 * kk + r] = src ? __ldg(src + 8 * kk + tq) : 0u;
+      qr[4 * kk + 2 + r] = src ? __ldg(src + 8 * kk + 4 + tq) : 0u;
+    }
+  }
+}
+
+template <bool kFp16>
+__global__ void __launch_bounds__(kThreads, 1)
+    dense_decode_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
+                        const __grid_constant__ DenseDecodeParams p) {
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  const int tile = blockIdx.x, kvh = blockIdx.y;
+  const int32_t* rec = p.sched + blockIdx.z * plan::kRecordInts;
+
+  // Invalid lengths (negative, or more pages than the block table has) would read outside the
+  // caller's tensors: then no CTA writes anything, and the status word tells the combine kernel.
+  bool bad = false;
+  for (int i = threadIdx.x; i < p.batch; i += kThreads) {
+    const int L = p.seqlens[i];
+    bad |= L < 0 || plan::num_blocks_of(L) > p.max_blocks;
+  }
+  bad = __syncthreads_or(bad);
+  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) *p.status = bad ? 1 : 0;
+  if (bad || rec[plan::kRecBeginReq] > rec[plan::kRecEndReq]) return;
+
+  const uint32_t smem_q = ptx::smem_addr(smem + kSmemQ), smem_k = ptx::smem_addr(smem + kSmemK);
+  const SmemBarriers bars{ptx::smem_addr(smem + kSmemBars)};
+  if (threadIdx.x == 0) {
+    ptx::mbar_init(bars.q_full(), 1);
+    ptx::mbar_init(bars.q_empty(), 2);  // one arrival per consumer warpgroup
+#pragma unroll
+    for (int s = 0; s < kStages; ++s) {
+      ptx::mbar_init(bars.k_full(s), 1);
+      ptx::mbar_init(bars.k_empty(s), 2);
+    }
+    ptx::fence_barrier_init();
+  }
+  __syncthreads();
+
+  const int wg = threadIdx.x / 128;
+  if (wg == 0) {
+    ptx::setmaxnreg_dec<kProducerRegs>();
+    if (threadIdx.x < 32) producer_loop(&tmap_q, &tmap_k, p, rec, tile, kvh, smem_q, smem_k, bars);
+    return;
+  }
+  ptx::setmaxnreg_inc<kConsumerRegs>();
+
+  const int c = wg - 1;  // consumer index
+  const int t = threadIdx.x & 127, tq = t & 3;
+  const int r0 = (t >> 5) * 16 + ((t & 31) >> 2);
+  // Shared-memory addresses of the row exchange arrays (f32 [2][64] each) and the two P tiles.
+  const uint32_t sbase = ptx::smem_addr(smem);
+  auto row_m = [sbase](int i) { return sbase + kSmemRowM + 4 * i; };
+  auto row_scale = [sbase](int i) { return sbase + kSmemRowScale + 4 * i; };
+  auto row_l = [sbase](int i) { return sbase + kSmemRowL + 4 * i; };
+  const uint32_t p_tile0 = sbase + kSmemP0, p_tile1 = sbase + kSmemP1;
+
+  float o[128];
+  uint32_t kcount = 0, chunk = 0, iter_global = 0;
+  for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req, ++chunk) {
+    const int L = p.seqlens[req];
+    const int n = plan::num_blocks_of(L);
+    const int pb = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginBlock] : 0;
+    const int pe = req == rec[plan::kRecEndReq] ? rec[plan::kRecEndBlock] : n;
+
+    // Only the two key limits stay live through the main loop; the rest of the row geometry is
+    // recomputed for the epilogue (keeping it would cost registers the accumulators need).
+    int limit[2];
+    uint32_t qr[16];
+    {
+      RowInfo rows[2];
+      make_rows(rows, p, tile, kvh, r0, L);
+      load_q_rope(qr, p, req, rows, tq);
+      limit[0] = rows[0].limit;
+      limit[1] = rows[1].limit;
+    }
+
+    float m_run[2] = {kNegInf, kNegInf}, l_acc[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < 128; ++i) o[i] = 0.0f;
+    int pending_release = -1;  // stage whose last P*V of this warpgroup is still in flight
+
+    ptx::mbar_wait(bars.q_full(), chunk & 1);
+    if (pb == pe && t == 0) ptx::mbar_arrive(bars.q_empty());
+
+    for (int pg = pb; pg < pe; pg += 2, ++iter_global) {
+      const bool has_b = pg + 1 < pe;
+      const bool last = pg + 2 >= pe;
+      const uint32_t kA = kcount, kB = kcount + 1;
+      kcount += has_b ? 2 : 1;
+      const int sA = kA & 1, sB = kB & 1;
+      const uint32_t phA = (kA >> 1) & 1, phB = (kB >> 1) & 1;
+      const uint32_t kA_addr = smem_k + sA * kStageBytes, kB_addr = smem_k + sB * kStageBytes;
+      float s[32];
+      uint32_t pa[16];
+      float m_new[2], f[2], psum[2];
+
+      if (c == 0) {
+        // ---- consumer 0: page A scores and softmax, O_L += P_A V_A, then O_L += P_B V_B ----------
+        ptx::mbar_wait(bars.k_full(sA), phA);
+        issue_qk<kFp16>(s, smem_q, kA_addr, qr);
+        // Also completes the previous page B's P*V, whose stage can then be refilled. (A
+        // wait_group<1> here would release it a little earlier, but ptxas then cannot prove the
+        // accumulators idle and serializes every WGMMA of the kernel: warning C7514.)
+        ptx::wgmma_wait<0>();
+        release_stage(bars, pending_release, t);
+        ptx::fence_regs(s);
+        ptx::fence_regs(o);
+        if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
+
+        mask_scores(s, pg * kPageTokens, limit[0], limit[1], tq);
+        softmax_page<kFp16>(s, m_run, p.scale_log2, m_new, f, psum, pa);
+        l_acc[0] = l_acc[0] * f[0] + psum[0];
+        l_acc[1] = l_acc[1] * f[1] + psum[1];
+        const bool tail = (pg + 1) * kPageTokens > L;
+        if (tail) zero_v_tail(kA_addr, L - pg * kPageTokens, t);
+
+        if (iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
+        store_p(p_tile0, pa, r0, tq);
+        if (tq == 0) {
+          ptx::st_shared(row_m(r0), m_new[0]);
+          ptx::st_shared(row_m(r0 + 8), m_new[1]);
+          ptx::st_shared(row_scale(r0), f[0]);
+          ptx::st_shared(row_scale(r0 + 8), f[1]);
+        }
+        ptx::fence_proxy_async();
+        ptx::bar_arrive(kBarP0Ready, 256);
+        if (tail) ptx::bar_sync(kBarWg0, 128);
+
+        scale_rows(o, f[0], f[1]);
+        issue_pv_rs<kFp16>(o, pa, kA_addr, 0);
+        if (has_b) {
+          ptx::bar_sync(kBarP1Ready, 256);
+          float fb[2];
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            m_new[r] = ptx::ld_shared_f32(row_m(kBlockM + r0 + 8 * r));
+            fb[r] = ptx::ld_shared_f32(row_scale(kBlockM + r0 + 8 * r));
+            l_acc[r] *= fb[r];
+          }
+          ptx::mbar_wait(bars.k_full(sB), phB);  // already complete; orders the TMA data for this WG
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(o);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA));
+          scale_rows(o, fb[0], fb[1]);
+          issue_pv_ss<kFp16>(o, p_tile1, kB_addr, 0);
+          pending_release = sB;
+        } else {
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(o);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA));
+        }
+        m_run[0] = m_new[0];
+        m_run[1] = m_new[1];
+      } else {
+        // ---- consumer 1: page B scores and softmax, O_R += P_A V_A + P_B V_B ---------------------
+        // The previous page B's P*V must finish first: with two stages, the page this iteration's
+        // Q*K^T needs is being loaded into the very stage that P*V reads.
+        ptx::wgmma_wait<0>();
+        ptx::fence_regs(o);
+        release_stage(bars, pending_release, t);
+        if (has_b) {
+          ptx::mbar_wait(bars.k_full(sB), phB);
+          issue_qk<kFp16>(s, smem_q, kB_addr, qr);
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(s);
+        }
+        if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
+
+        ptx::bar_sync(kBarP0Ready, 256);
+        float ma[2], fa[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          ma[r] = ptx::ld_shared_f32(row_m(r0 + 8 * r));
+          fa[r] = ptx::ld_shared_f32(row_scale(r0 + 8 * r));
+        }
+        if (has_b) {
+          mask_scores(s, (pg + 1) * kPageTokens, limit[0], limit[1], tq);
+          softmax_page<kFp16>(s, ma, p.scale_log2, m_new, f, psum, pa);
+          l_acc[0] = l_acc[0] * fa[0] * f[0] + psum[0];
+          l_acc[1] = l_acc[1] * fa[1] * f[1] + psum[1];
+          const bool tail = (pg + 2) * kPageTokens > L;
+          if (tail) zero_v_tail(kB_addr, L - (pg + 1) * kPageTokens, t);
+          store_p(p_tile1, pa, r0, tq);
+          if (tq == 0) {
+            ptx::st_shared(row_m(kBlockM + r0), m_new[0]);
+            ptx::st_shared(row_m(kBlockM + r0 + 8), m_new[1]);
+            ptx::st_shared(row_scale(kBlockM + r0), f[0]);
+            ptx::st_shared(row_scale(kBlockM + r0 + 8), f[1]);
+          }
+          ptx::fence_proxy_async();
+          ptx::bar_arrive(kBarP1Ready, 256);
+          if (tail) ptx::bar_sync(kBarWg1, 128);
+        } else {
+          l_acc[0] *= fa[0];
+          l_acc[1] *= fa[1];
+          m_new[0] = ma[0];
+          m_new[1] = ma[1];
+        }
+        ptx::mbar_wait(bars.k_full(sA), phA);  // already complete; orders the TMA data for this WG
+        scale_rows(o, fa[0], fa[1]);
+        issue_pv_ss<kFp16>(o, p_tile0, kA_addr, 1);
+        ptx::wgmma_wait<0>();
+        ptx::fence_regs(o);
+        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA));
+        ptx::bar_arrive(kBarP0Free, 256);
+        if (has_b) {
+          scale_rows(o, f[0], f[1]);
+          issue_pv_rs<kFp16>(o, pa, kB_addr, 1);
+          pending_release = sB;
+        }
+        m_run[0] = m_new[0];
+        m_run[1] = m_new[1];
+      }
+    }
+
+    // ---- epilogue of the chunk ---------------------------------------------------------------------
+    ptx::wgmma_wait<0>();
+    ptx::fence_regs(o);
+    release_stage(bars, pending_release, t);
+    // Row sums: each consumer summed its own pages; both are relative to the same final max.
+    float lsum[2] = {quad_sum(l_acc[0]), quad_sum(l_acc[1])};
+    if (tq == 0) {
+      ptx::st_shared(row_l(c * kBlockM + r0), lsum[0]);
+      ptx::st_shared(row_l(c * kBlockM + r0 + 8), lsum[1]);
+    }
+    ptx::bar_sync(kBarEpilogue, 256);
+    lsum[0] = ptx::ld_shared_f32(row_l(r0)) + ptx::ld_shared_f32(row_l(kBlockM + r0));
+    lsum[1] = ptx::ld_shared_f32(row_l(r0 + 8)) + ptx::ld_shared_f32(row_l(kBlockM + r0 + 8));
+    ptx::bar_sync(kBarEpilogue, 256);  // row_l is rewritten by the next chunk
+
+    const int ns0 = p.num_splits[req], ns1 = p.num_splits[req + 1];
+    const int slot = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginSlot] : ns0;
+    RowInfo rows[2];
+    make_rows(rows, p, tile, kvh, r0, L);
+    store_output<kFp16>(p, o, m_run, lsum, rows, req, ns1 - ns0 > 1, slot, c, tq);
+  }
+  if (c == 0 && iter_global > 0) ptx::bar_sync(kBarP0Free, 256);  // matches consumer 1's last arrive
+}
+
+}  // namespace flashmla::sm90::dense
