@@ -78,3 +78,22 @@ def test_strided_inputs():
     assert not bt_view.is_contiguous() and not k_view.is_contiguous() and not c.q.is_contiguous()
     out, lse = flash_mla.flash_mla_with_kvcache(c.q, k_view, bt_view, c.cache_seqlens, 512, None, None, causal=True)
     assert_close(out, lse, *reference(c))
+
+
+def test_compare_catches_errors():
+    """The checks above are not vacuous: one wrong element, a lost +inf or a NaN is reported."""
+    from mla_reference import compare
+
+    c = make_case("cmp", lens=[0, 100], h_q=4)
+    out, lse = _run(c)
+    ref = reference(c)
+    assert compare(out, lse, *ref) == []
+    bad = out.clone()
+    bad[1, 0, 2, 7] += 0.25
+    assert any("out" in e for e in compare(bad, lse, *ref))
+    bad_lse = lse.clone()
+    bad_lse[0, 0, 0] = 0.0  # an empty row must be +inf
+    assert any("inf positions" in e for e in compare(out, bad_lse, *ref))
+    nan_out = out.clone()
+    nan_out[1, 0, 0, 0] = float("nan")
+    assert any("NaN" in e for e in compare(nan_out, lse, *ref))

@@ -120,7 +120,7 @@ METADATA_ERRORS = [
     ("heads_k_0", lambda s: flash_mla.get_mla_metadata(s, 16, 0), ValueError, ["num_heads_k", "0"]),
     ("heads_k_9", lambda s: flash_mla.get_mla_metadata(s, 16, 9), NotImplementedError, ["num_heads_k", "9"]),
     ("rows_0", lambda s: flash_mla.get_mla_metadata(s, 0, 1), ValueError, ["num_q_rows_per_head_k", "0"]),
-    ("rows_huge", lambda s: flash_mla.get_mla_metadata(s, 2**40, 1), ValueError, ["num_q_tokens_per_head_k"]),
+    ("rows_huge", lambda s: flash_mla.get_mla_metadata(s, 2**40, 1), ValueError, ["num_q_rows_per_head_k", "int32"]),
     ("seqlens_int64", lambda s: flash_mla.get_mla_metadata(s.long(), 16, 1), TypeError, ["cache_seqlens.dtype", "int64"]),
     ("seqlens_float", lambda s: flash_mla.get_mla_metadata(s.float(), 16, 1), ValueError, ["cache_seqlens.dtype", "float32"]),
     ("seqlens_rank2", lambda s: flash_mla.get_mla_metadata(s[None], 16, 1), ValueError, ["cache_seqlens", "rank"]),

@@ -1,0 +1,140 @@
+// flashmla_bench — shared types of the benchmark CLI: options, per-case results, machine facts, and the
+// runners (GPU: gpu_runner.cpp, CPU: cpu_runner.cpp) and the report (report.cpp) that use them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cases.h"
+
+namespace flashmla::bench {
+
+// The shared case definitions (tests/common) are the benchmark's vocabulary.
+using namespace flashmla::test;
+
+struct Options {
+  std::vector<std::string> sets;  // resolved case-set names, e.g. "bench_compute"
+  std::string case_filter;        // substring, or a gtest-style pattern (with * ? : or -)
+  DType dtype = DType::kBF16;
+  int iters = 20;         // decode() calls per timed sample (eager) / per captured graph
+  int warmup = 5;         // untimed calls (eager) / replays (graph) before the samples
+  int repeats = 7;        // samples per mode; the median is reported
+  bool iters_given = false;
+  bool verify = false;
+  int verify_requests = 4;  // requests per case compared with the CPU backend
+  bool ceilings = true;
+  bool force_cpu = false;
+  int device = 0;
+  double l2_multiple = 4.0;  // input sets rotate until their total footprint is >= this many L2s
+  std::string out_path;
+  std::string reference_path;  // empty: the compiled-in bench/reference_h100.json
+};
+
+struct VerifyResult {
+  bool ran = false;
+  bool ok = false;
+  std::vector<int32_t> requests;  // which requests were compared
+  double out_max_abs = 0, out_max_rel = 0, out_cos_diff = 0;
+  double lse_max_abs = 0, lse_max_rel = 0;
+  int64_t out_bad = 0, lse_bad = 0;
+  std::string message;  // first failure, or "ok"
+};
+
+struct Samples {
+  std::vector<double> us;  // per-call microseconds, one per sample
+  double median() const;
+  double min() const;
+  double max() const;
+};
+
+struct CaseResult {
+  CaseSpec spec;
+  std::string set;  // the set it came from
+  double flop = 0, bytes = 0, mean_len = 0;
+  int32_t max_len = 0;
+  int32_t num_sm_parts = 0;
+  int32_t input_sets = 1;
+  double footprint_bytes = 0;  // bytes one decode touches (case_bytes)
+  Samples eager, graph;
+  double host_us_per_call = 0;  // wall time of enqueueing one eager call (no sync)
+  double setup_s = 0;           // time to build the inputs
+  std::string error;            // non-empty: the case did not (fully) run
+  bool fatal = false;           // a sticky CUDA error: no later case can run in this process
+  std::string graph_error;
+  VerifyResult verify;
+
+  bool has_eager() const { return !eager.us.empty(); }
+  bool has_graph() const { return !graph.us.empty(); }
+  double best_us() const;  // min(eager median, graph median); 0 if none
+  std::string best_mode() const;
+};
+
+struct Ceilings {
+  bool measured = false;
+  double copy_gbps = 0;  // median; bytes read + written / time
+  double gemm_tflops = 0;
+  std::vector<double> copy_samples, gemm_samples;
+  double copy_bytes = 0;  // size of the copied buffer
+  std::string gemm_error, copy_error;
+};
+
+struct MachineInfo {
+  std::string backend = "cpu";  // "cuda" | "cpu"
+  std::string card = "cpu";
+  std::string card_slug = "cpu";
+  std::string cpu_reason;  // why the CPU backend runs
+  int sm_count = 0;
+  int cc_major = 0, cc_minor = 0;
+  int64_t l2_bytes = 0;
+  int64_t memory_bytes = 0;
+  int driver_version = 0, runtime_version = 0;
+  std::string driver_string;  // from nvidia-smi, when available
+  int host_threads = 0;
+};
+
+// ---- runners -------------------------------------------------------------------------------------
+// GPU runner (built with CUDA only). probe_gpu() fills `info` and returns true when a Hopper GPU that
+// flashmla supports is usable; otherwise sets info.cpu_reason.
+bool probe_gpu(const Options& opt, MachineInfo& info);
+Ceilings measure_ceilings(const Options& opt);
+CaseResult run_gpu_case(const CaseSpec& spec, const Options& opt, const MachineInfo& info);
+// CPU runner: the CPU backend on host buffers, timed with a host clock.
+CaseResult run_cpu_case(const CaseSpec& spec, const Options& opt);
+std::vector<CaseSpec> cpu_demo_cases();
+
+// ---- report (report.cpp: the only translation unit that parses or writes JSON) ------------------------
+struct RunInfo {
+  Options opt;
+  MachineInfo info;
+  Ceilings ceilings;
+  std::string commit;
+  bool commit_from_git = false;  // false: git_dirty is unknown
+  bool dirty = false;
+  std::string dtype;
+};
+// Writes the results JSON (reference numbers from opt.reference_path, or the compiled-in table).
+// Returns an error message, empty on success.
+std::string write_results(const std::string& path, const RunInfo& run, const std::vector<CaseResult>& results);
+// The readable table, printed last.
+void print_table(const RunInfo& run, const std::vector<CaseResult>& results);
+std::string utc_now_iso();
+std::string utc_date();
+std::string format_us(double us);
+
+// Verification helper shared by runners: compares `got` with the CPU backend on a sub-case made of
+// the given requests. Inputs are host copies of those requests' data (see gpu_runner.cpp).
+struct SubCase {
+  CaseSpec spec;                     // batch = number of requests, seqlens of those requests
+  CaseDims dims;                     // num_blocks / max_blocks of the compacted cache
+  std::vector<uint16_t> q;           // [k, s_q, h_q, 576]
+  std::vector<uint16_t> k_cache;     // [num_blocks, 64, h_kv, 576] compacted
+  std::vector<int32_t> block_table;  // [k, max_blocks]
+  std::vector<int32_t> seqlens;      // [k]
+  std::vector<uint16_t> out_got;     // [k, s_q, h_q, 512] from the device
+  std::vector<float> lse_got;        // [k, h_q, s_q]
+};
+VerifyResult verify_against_cpu(SubCase& sub, const std::vector<int32_t>& requests);
+
+}  // namespace flashmla::bench

@@ -1,0 +1,443 @@
+// flashmla_bench — statistics, the reference table (PERF.md), the per-case JSON and the printed table.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "bench.h"
+#include "flashmla/flashmla.h"
+
+namespace flashmla::bench {
+
+extern const char* const kReferenceJson;  // reference_data.cpp (generated from reference_h100.json)
+
+using nlohmann::json;
+
+// ---- statistics ------------------------------------------------------------------------------------
+
+double Samples::median() const {
+  if (us.empty()) return 0.0;
+  std::vector<double> v = us;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+double Samples::min() const { return us.empty() ? 0.0 : *std::min_element(us.begin(), us.end()); }
+double Samples::max() const { return us.empty() ? 0.0 : *std::max_element(us.begin(), us.end()); }
+
+double CaseResult::best_us() const {
+  if (has_eager() && has_graph()) return std::min(eager.median(), graph.median());
+  if (has_eager()) return eager.median();
+  if (has_graph()) return graph.median();
+  return 0.0;
+}
+std::string CaseResult::best_mode() const {
+  if (has_eager() && has_graph()) return graph.median() <= eager.median() ? "graph" : "eager";
+  return has_graph() ? "graph" : (has_eager() ? "eager" : "none");
+}
+
+// ---- time --------------------------------------------------------------------------------------------
+
+static std::string utc_format(const char* fmt) {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, fmt, &tm);
+  return buf;
+}
+std::string utc_now_iso() { return utc_format("%Y-%m-%dT%H:%M:%SZ"); }
+std::string utc_date() { return utc_format("%Y-%m-%d"); }
+
+std::string format_us(double us) {
+  char buf[32];
+  if (us <= 0) return "-";
+  if (us >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.3g s", us * 1e-6);
+  } else if (us >= 1000) {
+    std::snprintf(buf, sizeof buf, "%.0f", us);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f", us);
+  }
+  return buf;
+}
+
+// ---- reference ----------------------------------------------------------------------------------------
+
+namespace {
+
+// The reference table; a broken file is reported once and treated as empty.
+json load_reference(const std::string& path) {
+  try {
+    if (path.empty()) return json::parse(kReferenceJson);
+    std::ifstream f(path);
+    if (!f) throw std::runtime_error("cannot open " + path);
+    return json::parse(f);
+  } catch (const std::exception& e) {
+    static bool told = false;
+    if (!told) std::fprintf(stderr, "flashmla_bench: reference not loaded (%s); continuing without it\n", e.what());
+    told = true;
+    return json::object();
+  }
+}
+json rows_of(const json& ref) { return ref.contains("rows") ? ref["rows"] : json::object(); }
+
+// The reference row of a case: exact name, or the bf16 row of an fp16 case.
+const json* reference_row(const json& rows, const std::string& name) {
+  if (!rows.is_object()) return nullptr;
+  auto it = rows.find(name);
+  if (it != rows.end()) return &*it;
+  const std::string fp16 = "_fp16";
+  if (name.size() > fp16.size() && name.compare(name.size() - fp16.size(), fp16.size(), fp16) == 0) {
+    it = rows.find(name.substr(0, name.size() - fp16.size()) + "_bf16");
+    if (it != rows.end()) return &*it;
+  }
+  return nullptr;
+}
+
+double num(const json& j, const char* key, double dflt = 0.0) {
+  auto it = j.find(key);
+  return (it != j.end() && it->is_number()) ? it->get<double>() : dflt;
+}
+
+struct PeerView {
+  bool has = false;
+  double best_peer_us = 0;      // as measured (the reference run's lengths)
+  double best_peer_us_adj = 0;  // scaled to this case's work when the reference's rate is known
+  double scale = 1.0;           // our work / reference work
+  bool scaled = false;
+  double flashmla_us = 0, fa3_us = 0;
+};
+
+PeerView peer_of(const json* row, const CaseResult& r) {
+  PeerView p;
+  if (!row) return p;
+  p.has = true;
+  p.flashmla_us = num(*row, "flashmla_us");
+  p.fa3_us = num(*row, "fa3_us");
+  double best = num(*row, "best_peer_us");
+  if (best <= 0) {
+    best = 1e300;
+    if (p.flashmla_us > 0) best = std::min(best, p.flashmla_us);
+    if (p.fa3_us > 0) best = std::min(best, p.fa3_us);
+    if (auto it = row->find("flashmla_us_alt"); it != row->end() && it->is_array()) {
+      for (const json& v : *it) best = std::min(best, v.get<double>());
+    }
+    if (best == 1e300) best = 0;
+  }
+  p.best_peer_us = best;
+  p.best_peer_us_adj = best;
+  // Varlen rows: the reference run drew its own lengths. Its rate x time gives its work; compare at ours.
+  const double tf = num(*row, "flashmla_tflops"), gb = num(*row, "flashmla_gbps");
+  if (p.flashmla_us > 0 && tf > 0 && r.flop > 0) {
+    p.scale = r.flop / (tf * 1e12 * p.flashmla_us * 1e-6);
+    p.scaled = true;
+  } else if (p.flashmla_us > 0 && gb > 0 && r.bytes > 0) {
+    p.scale = r.bytes / (gb * 1e9 * p.flashmla_us * 1e-6);
+    p.scaled = true;
+  }
+  if (p.scaled) p.best_peer_us_adj = best * p.scale;
+  return p;
+}
+
+struct TargetCheck {
+  std::string text;  // e.g. ">=640 TF"
+  bool evaluated = false;
+  bool met = false;
+  json j;
+};
+
+std::vector<TargetCheck> check_targets(const json* row, const CaseResult& r, const Ceilings& c, const PeerView& peer) {
+  std::vector<TargetCheck> out;
+  const double us = r.best_us();
+  if (us <= 0) return out;
+  const double tflops = r.flop / us / 1e6, gbps = r.bytes / us / 1e3;
+  char buf[64];
+  if (peer.has && peer.best_peer_us_adj > 0) {
+    TargetCheck t;
+    std::snprintf(buf, sizeof buf, "<=%s us", format_us(peer.best_peer_us_adj).c_str());
+    t.text = buf;
+    t.evaluated = true;
+    t.met = us <= peer.best_peer_us_adj;
+    t.j = {{"name", "beat_best_peer"}, {"target_us", peer.best_peer_us_adj}, {"value_us", us}, {"met", t.met}};
+    out.push_back(t);
+  }
+  if (!row) return out;
+  auto tg = row->find("targets");
+  if (tg == row->end() || !tg->is_object()) return out;
+  if (double v = num(*tg, "min_tflops"); v > 0) {
+    TargetCheck t;
+    std::snprintf(buf, sizeof buf, ">=%.0f TF", v);
+    t.text = buf;
+    t.evaluated = true;
+    t.met = tflops >= v;
+    t.j = {{"name", "min_tflops"}, {"target", v}, {"value", tflops}, {"met", t.met}};
+    out.push_back(t);
+  }
+  if (double v = num(*tg, "min_copy_ratio"); v > 0) {
+    TargetCheck t;
+    std::snprintf(buf, sizeof buf, ">=%.2f copy", v);
+    t.text = buf;
+    t.evaluated = c.copy_gbps > 0;
+    const double ratio = c.copy_gbps > 0 ? gbps / c.copy_gbps : 0.0;
+    t.met = t.evaluated && ratio >= v;
+    t.j = {{"name", "min_copy_ratio"}, {"target", v}, {"met", t.met}};
+    if (t.evaluated) t.j["value"] = ratio;
+    out.push_back(t);
+  }
+  if (double v = num(*tg, "max_us"); v > 0) {
+    TargetCheck t;
+    std::snprintf(buf, sizeof buf, "<=%.0f us", v);
+    t.text = buf;
+    t.evaluated = true;
+    t.met = us <= v;
+    t.j = {{"name", "max_us"}, {"target", v}, {"value", us}, {"met", t.met}};
+    out.push_back(t);
+  }
+  return out;
+}
+
+json samples_json(const Samples& s) {
+  if (s.us.empty()) return nullptr;
+  return {{"median_us", s.median()}, {"min_us", s.min()}, {"max_us", s.max()}, {"samples_us", s.us}};
+}
+
+std::string dtype_tag(DType t) { return t == DType::kFP16 ? "fp16" : "bf16"; }
+
+json case_json(const CaseResult& r, const Ceilings& c, const json& ref_rows) {
+  const CaseSpec& s = r.spec;
+  json j;
+  j["name"] = s.name;
+  j["set"] = r.set;
+  j["shape"] = {{"batch", s.batch},      {"s_q", s.s_q},        {"h_q", s.h_q},
+                {"h_kv", s.h_kv},        {"causal", s.causal},  {"dtype", dtype_tag(s.dtype)},
+                {"mean_seqlen", r.mean_len}, {"max_seqlen", r.max_len}, {"seqlens", s.seqlens}};
+  j["flop"] = r.flop;
+  j["bytes"] = r.bytes;
+  j["num_sm_parts"] = r.num_sm_parts;
+  j["input_sets"] = r.input_sets;
+  j["setup_s"] = r.setup_s;
+  if (!r.error.empty()) j["error"] = r.error;
+  if (!r.graph_error.empty()) j["graph_error"] = r.graph_error;
+  j["eager"] = samples_json(r.eager);
+  j["graph"] = samples_json(r.graph);
+  j["eager_us"] = r.has_eager() ? json(r.eager.median()) : json(nullptr);
+  j["graph_us"] = r.has_graph() ? json(r.graph.median()) : json(nullptr);
+  if (r.host_us_per_call > 0) j["host_us_per_call"] = r.host_us_per_call;
+  const double us = r.best_us();
+  if (us > 0) {
+    j["best_us"] = us;
+    j["best_mode"] = r.best_mode();
+    j["tflops"] = r.flop / us / 1e6;
+    j["gbps"] = r.bytes / us / 1e3;
+    json ratios = json::object();
+    if (c.copy_gbps > 0) ratios["gbps_over_copy"] = r.bytes / us / 1e3 / c.copy_gbps;
+    if (c.gemm_tflops > 0) ratios["tflops_over_gemm"] = r.flop / us / 1e6 / c.gemm_tflops;
+    j["ratios"] = ratios;
+  }
+  const json* row = reference_row(ref_rows, s.name);
+  if (row) {
+    const PeerView p = peer_of(row, r);
+    json ref = *row;
+    ref["best_peer_us_at_our_work"] = p.best_peer_us_adj;
+    ref["work_scale"] = p.scale;
+    ref["work_scaled"] = p.scaled;
+    j["reference"] = ref;
+    if (us > 0 && p.best_peer_us_adj > 0) j["us_over_best_peer"] = us / p.best_peer_us_adj;
+    json targets = json::array();
+    for (const TargetCheck& t : check_targets(row, r, c, p)) targets.push_back(t.j);
+    j["targets"] = targets;
+  }
+  if (r.verify.ran) {
+    const VerifyResult& v = r.verify;
+    j["verify"] = {{"ok", v.ok},
+                   {"requests", v.requests},
+                   {"out_max_abs", v.out_max_abs},
+                   {"out_max_rel", v.out_max_rel},
+                   {"out_cos_diff", v.out_cos_diff},
+                   {"out_bad", v.out_bad},
+                   {"lse_max_abs", v.lse_max_abs},
+                   {"lse_max_rel", v.lse_max_rel},
+                   {"lse_bad", v.lse_bad},
+                   {"message", v.message}};
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string write_results(const std::string& path, const RunInfo& run, const std::vector<CaseResult>& results) {
+  const Options& opt = run.opt;
+  const MachineInfo& info = run.info;
+  const Ceilings& ceil = run.ceilings;
+  const bool gpu = info.backend == "cuda";
+  const json ref = load_reference(opt.reference_path);
+  json out;
+  out["tool"] = "flashmla_bench";
+  out["flashmla_version"] = version();
+  out["backend"] = info.backend;
+  out["card"] = info.card;
+  if (!gpu) out["cpu_reason"] = info.cpu_reason;
+  out["sm_count"] = info.sm_count;
+  out["compute_capability"] = std::to_string(info.cc_major) + "." + std::to_string(info.cc_minor);
+  out["l2_bytes"] = info.l2_bytes;
+  out["memory_bytes"] = info.memory_bytes;
+  out["driver_version"] = info.driver_version;
+  out["driver"] = info.driver_string;
+  out["runtime_version"] = info.runtime_version;
+  out["host_threads"] = info.host_threads;
+  out["date_utc"] = utc_now_iso();
+  out["git_commit"] = run.commit;
+  out["git_dirty"] = run.commit_from_git ? json(run.dirty) : json(nullptr);
+  out["options"] = {{"sets", opt.sets},     {"case", opt.case_filter}, {"dtype", run.dtype},
+                    {"iters", opt.iters},   {"warmup", opt.warmup},    {"repeats", opt.repeats},
+                    {"verify", opt.verify}, {"l2_multiple", opt.l2_multiple}};
+  out["formulas"] = {{"flop", "b*h_q*s_q*mean_L*2*(576+512)"},
+                     {"bytes", "b*(s_q*h_q*576*2 + mean_L*h_kv*576*2 + s_q*h_q*512*2)"},
+                     {"time", "median per call of the better of eager and graph"}};
+  if (ceil.measured) {
+    out["ceilings"] = {{"copy_gbps", ceil.copy_gbps},           {"copy_gbps_samples", ceil.copy_samples},
+                       {"copy_buffer_bytes", ceil.copy_bytes},   {"gemm_tflops", ceil.gemm_tflops},
+                       {"gemm_tflops_samples", ceil.gemm_samples}, {"gemm_shape", {8192, 8192, 8192}}};
+    if (!ceil.copy_error.empty()) out["ceilings"]["copy_error"] = ceil.copy_error;
+    if (!ceil.gemm_error.empty()) out["ceilings"]["gemm_error"] = ceil.gemm_error;
+  } else {
+    out["ceilings"] = nullptr;
+  }
+  out["reference"] = {{"source", ref.value("source", std::string())},
+                      {"card", ref.value("card", std::string())},
+                      {"ceilings", ref.contains("ceilings") ? ref["ceilings"] : json(nullptr)}};
+  const json rows = gpu ? rows_of(ref) : json::object();
+  json cases = json::array();
+  for (const CaseResult& r : results) cases.push_back(case_json(r, ceil, rows));
+  out["cases"] = cases;
+  try {
+    const std::filesystem::path p(path);
+    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+    std::ofstream f(path);
+    f << out.dump(2) << "\n";
+    f.close();
+    if (!f) return "write failed";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void print_table(const RunInfo& run, const std::vector<CaseResult>& results) {
+  const Ceilings& c = run.ceilings;
+  const MachineInfo& info = run.info;
+  const json ref = load_reference(run.opt.reference_path);
+  const json rows = rows_of(ref);
+  const bool gpu = info.backend == "cuda";
+  size_t w = 4;
+  for (const CaseResult& r : results) w = std::max(w, r.spec.name.size());
+  std::printf("\n");
+  if (gpu) {
+    std::printf("== flashmla_bench: %s (%d SMs), ", info.card.c_str(), info.sm_count);
+    if (c.measured) {
+      std::printf("ceilings: copy %.0f GB/s, bf16 GEMM %.0f TFLOPS", c.copy_gbps, c.gemm_tflops);
+    } else {
+      std::printf("ceilings not measured");
+    }
+    const std::string ref_card = ref.value("card", std::string());
+    std::printf("; reference: PERF.md on %s ==\n", ref_card.c_str());
+  } else {
+    std::printf("== flashmla_bench: CPU backend (%s; %d threads), host clock; no ceilings, no reference ==\n",
+                info.cpu_reason.c_str(), info.host_threads);
+  }
+  // The CPU backend runs at GFLOP/s, not TFLOPS.
+  const double flop_div = gpu ? 1e6 : 1e3;
+  std::printf("%-*s %9s %9s %6s %7s %6s %5s %5s | %8s %8s %6s  %-22s %s\n", static_cast<int>(w), "case", "eager_us",
+              "graph_us", "host", gpu ? "TFLOPS" : "GFLOP/s", "GB/s", "/copy", "/gemm", "ref_us", "peer_us", "t/peer", "targets",
+              "verify");
+  int met = 0, missed = 0, failed = 0;
+  for (const CaseResult& r : results) {
+    const double us = r.best_us();
+    std::string host = r.host_us_per_call > 0 ? format_us(r.host_us_per_call) : "-";
+    char tf[32] = "-", gb[32] = "-", rc[32] = "-", rg[32] = "-";
+    if (us > 0) {
+      std::snprintf(tf, sizeof tf, "%.1f", r.flop / us / flop_div);
+      std::snprintf(gb, sizeof gb, gpu ? "%.0f" : "%.3f", r.bytes / us / 1e3);
+      if (c.copy_gbps > 0) std::snprintf(rc, sizeof rc, "%.3f", r.bytes / us / 1e3 / c.copy_gbps);
+      if (c.gemm_tflops > 0) std::snprintf(rg, sizeof rg, "%.3f", r.flop / us / 1e6 / c.gemm_tflops);
+    }
+    const json* row = gpu ? reference_row(rows, r.spec.name) : nullptr;
+    std::string ref_us = "-", peer_us = "-", ratio = "-", targets;
+    if (row) {
+      const PeerView p = peer_of(row, r);
+      ref_us = format_us(p.flashmla_us);
+      peer_us = format_us(p.best_peer_us_adj) + (p.scaled ? "*" : "");
+      if (us > 0 && p.best_peer_us_adj > 0) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.3f", us / p.best_peer_us_adj);
+        ratio = buf;
+      }
+      for (const TargetCheck& t : check_targets(row, r, c, p)) {
+        if (t.j.value("name", "") == "beat_best_peer") {
+          (t.met ? met : missed)++;
+          continue;  // shown as t/peer
+        }
+        if (!targets.empty()) targets += ",";
+        targets += t.text + (t.evaluated ? (t.met ? ":ok" : ":NO") : ":?");
+        if (t.evaluated) (t.met ? met : missed)++;
+      }
+    }
+    std::string verify = "-";
+    if (r.verify.ran) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%s abs%.1e", r.verify.ok ? "ok" : "FAIL", r.verify.out_max_abs);
+      verify = buf;
+    }
+    if (!r.error.empty()) {
+      ++failed;
+      std::printf("%-*s ERROR: %s\n", static_cast<int>(w), r.spec.name.c_str(), r.error.c_str());
+      continue;
+    }
+    // The eager / graph columns mark the better one with '<'.
+    const std::string mark_e = (r.has_graph() && r.best_mode() == "eager") ? "<" : " ";
+    const std::string mark_g = (r.has_eager() && r.best_mode() == "graph") ? "<" : " ";
+    std::printf("%-*s %8s%s %8s%s %6s %7s %6s %5s %5s | %8s %8s %6s  %-22s %s\n", static_cast<int>(w),
+                r.spec.name.c_str(), r.has_eager() ? format_us(r.eager.median()).c_str() : "-", mark_e.c_str(),
+                r.has_graph() ? format_us(r.graph.median()).c_str() : "-", mark_g.c_str(), host.c_str(), tf, gb, rc,
+                rg, ref_us.c_str(), peer_us.c_str(), ratio.c_str(), targets.empty() ? "-" : targets.c_str(),
+                verify.c_str());
+    if (!r.graph_error.empty()) std::printf("%-*s   graph: %s\n", static_cast<int>(w), "", r.graph_error.c_str());
+  }
+  // Worst verification errors over the cases.
+  int v_ran = 0, v_ok = 0;
+  const CaseResult *w_out = nullptr, *w_lse = nullptr;
+  for (const CaseResult& r : results) {
+    if (!r.verify.ran) continue;
+    ++v_ran;
+    v_ok += r.verify.ok ? 1 : 0;
+    if (!w_out || r.verify.out_max_abs > w_out->verify.out_max_abs) w_out = &r;
+    if (!w_lse || r.verify.lse_max_abs > w_lse->verify.lse_max_abs) w_lse = &r;
+  }
+  if (v_ran > 0) {
+    std::printf("verify (CPU backend, compare.h tolerances): %d/%d ok; worst |out - ref| %.2e (%s), worst |lse - ref| %.2e (%s)\n",
+                v_ok, v_ran, w_out->verify.out_max_abs, w_out->spec.name.c_str(), w_lse->verify.lse_max_abs,
+                w_lse->spec.name.c_str());
+    for (const CaseResult& r : results) {
+      if (r.verify.ran && !r.verify.ok) std::printf("  FAIL %s: %s\n", r.spec.name.c_str(), r.verify.message.c_str());
+    }
+  }
+  if (gpu) {
+    std::printf(
+        "us = median per call; '<' marks the better of eager/graph, whose time gives TFLOPS, GB/s and the ratios.\n"
+        "host = wall time to enqueue one eager call. ref_us = DeepSeek FlashMLA (PERF.md); peer_us = the best of\n"
+        "FlashMLA and FA3 ('*': scaled to this case's work, the varlen draws differ); t/peer < 1 = faster.\n");
+    std::printf("targets: %d met, %d missed (beat-best-peer included); %d case(s) failed to run\n", met, missed, failed);
+  } else if (failed) {
+    std::printf("%d case(s) failed to run\n", failed);
+  }
+}
+
+}  // namespace flashmla::bench

@@ -1,0 +1,28 @@
+"""flash_mla: Multi-head Latent Attention decode kernels for Hopper GPUs (sm_90a), with a CPU backend.
+
+A drop-in replacement for DeepSeek FlashMLA's Python API (all three generations)::
+
+    import flash_mla
+
+    # once per decoding step
+    tile_scheduler_metadata, num_splits = flash_mla.get_mla_metadata(
+        cache_seqlens, s_q * h_q // h_kv, h_kv)
+    # every layer
+    out, lse = flash_mla.flash_mla_with_kvcache(
+        q, k_cache, block_table, cache_seqlens, 512, tile_scheduler_metadata, num_splits, causal=True)
+
+    # or, 2026-01 style: the schedule is computed by the first call of the step
+    sched_meta, _ = flash_mla.get_mla_metadata()
+    out, lse = flash_mla.flash_mla_with_kvcache(
+        q, k_cache, block_table, cache_seqlens, 512, sched_meta, None, causal=True)
+
+The ops are torch custom ops (``torch.ops.flash_mla.get_mla_metadata`` / ``torch.ops.flash_mla.decode``)
+with fake implementations, so ``torch.compile`` traces them.
+"""
+
+from . import _ops
+from ._api import FlashMLASchedMeta, flash_mla_with_kvcache, get_mla_metadata
+
+__version__ = "0.1.0"
+
+__all__ = ["FlashMLASchedMeta", "flash_mla_with_kvcache", "get_mla_metadata", "__version__"]
