@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -41,8 +42,42 @@ uint64_t tma_stride(int64_t size, int64_t stride_elems, uint64_t fallback_bytes)
   return size == 1 ? fallback_bytes : static_cast<uint64_t>(stride_elems) * 2;
 }
 
-Status encode(CUtensorMap* map, CUtensorMapDataType dt, uint32_t rank, const void* base, const uint64_t* dims,
-              const uint64_t* strides, const uint32_t* box, CUtensorMapL2promotion promo, const char* what) {
+// Encoding a descriptor is a driver call that costs on the order of a microsecond of host time per
+// decode(); engines call decode() with the same few (pointer, shape) pairs every step (one k_cache per
+// layer, recycled activation buffers for q), so the last kCacheSize descriptors are kept per thread.
+struct TmapKey {
+  const void* base;
+  uint64_t dims[5], strides[4];
+  uint32_t box[5], rank, dtype, promo;
+  bool operator==(const TmapKey& o) const { return std::memcmp(this, &o, sizeof(TmapKey)) == 0; }
+};
+// Direct-mapped by a hash of the key: one comparison per lookup.
+struct TmapCache {
+  static constexpr int kCacheSize = 256;
+  TmapKey keys[kCacheSize];
+  CUtensorMap maps[kCacheSize];
+  bool valid[kCacheSize] = {};
+  static uint32_t slot(const TmapKey& k) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a over the key's 8-byte words
+    const uint64_t* w = reinterpret_cast<const uint64_t*>(&k);
+    for (size_t i = 0; i < sizeof(TmapKey) / 8; ++i) h = (h ^ w[i]) * 1099511628211ull;
+    return static_cast<uint32_t>(h ^ (h >> 29)) % kCacheSize;
+  }
+  const CUtensorMap* find(const TmapKey& k) const {
+    const uint32_t i = slot(k);
+    return valid[i] && keys[i] == k ? &maps[i] : nullptr;
+  }
+  void insert(const TmapKey& k, const CUtensorMap& m) {
+    const uint32_t i = slot(k);
+    keys[i] = k;
+    maps[i] = m;
+    valid[i] = true;
+  }
+};
+static_assert(sizeof(TmapKey) % 8 == 0, "TmapKey is hashed as 8-byte words");
+
+Status encode_uncached(CUtensorMap* map, CUtensorMapDataType dt, uint32_t rank, const void* base, const uint64_t* dims,
+                       const uint64_t* strides, const uint32_t* box, CUtensorMapL2promotion promo, const char* what) {
   auto fn = encode_fn();
   if (!fn) return Status(StatusCode::kCudaError, "cuTensorMapEncodeTiled is not available from the CUDA driver");
   const cuuint32_t elem_strides[5] = {1, 1, 1, 1, 1};
@@ -53,6 +88,27 @@ Status encode(CUtensorMap* map, CUtensorMapDataType dt, uint32_t rank, const voi
                   std::string(what) + ": the TMA descriptor was rejected (CUresult " + std::to_string(static_cast<int>(r)) +
                       "); base address and strides must be multiples of 16 bytes");
   return Status::Ok();
+}
+
+Status encode(CUtensorMap* map, CUtensorMapDataType dt, uint32_t rank, const void* base, const uint64_t* dims,
+              const uint64_t* strides, const uint32_t* box, CUtensorMapL2promotion promo, const char* what) {
+  thread_local TmapCache cache;
+  TmapKey key;
+  std::memset(&key, 0, sizeof key);  // padding bytes take part in the comparison
+  key.base = base;
+  std::memcpy(key.dims, dims, rank * sizeof(uint64_t));
+  std::memcpy(key.strides, strides, (rank - 1) * sizeof(uint64_t));
+  std::memcpy(key.box, box, rank * sizeof(uint32_t));
+  key.rank = rank;
+  key.dtype = static_cast<uint32_t>(dt);
+  key.promo = static_cast<uint32_t>(promo);
+  if (const CUtensorMap* hit = cache.find(key)) {
+    *map = *hit;
+    return Status::Ok();
+  }
+  Status st = encode_uncached(map, dt, rank, base, dims, strides, box, promo, what);
+  if (st.ok()) cache.insert(key, *map);
+  return st;
 }
 
 }  // namespace
@@ -67,6 +123,14 @@ Status launch_decode(const DecodeArgs& args, const DecodeShape& sh) noexcept {
     return Status(StatusCode::kNotSupported, "device " + std::to_string(device) + ": the decode kernel needs " +
                                                  std::to_string(sm90::dense::kSmemBytes) + " B of shared memory per block, the device offers " +
                                                  std::to_string(info.max_smem_per_block_optin));
+  // Grid limits: the split kernel's z dimension is the partition count, the combine's y dimension
+  // the query rows of a request.
+  if (sh.num_sm_parts > 65535)
+    return Status(StatusCode::kNotSupported, "tile_scheduler_metadata.shape[0] (num_sm_parts): expected <= 65535, got " +
+                                                 std::to_string(sh.num_sm_parts));
+  if (static_cast<int64_t>(sh.s_q) * sh.h_q > 65535)
+    return Status(StatusCode::kNotSupported, "s_q * h_q: expected <= 65535, got " +
+                                                 std::to_string(static_cast<int64_t>(sh.s_q) * sh.h_q));
   const bool fp16 = sh.dtype == DType::kFP16;
 #if !defined(FLASHMLA_ENABLE_FP16)
   if (fp16) return Status(StatusCode::kNotSupported, "q.dtype: float16 kernels were not built (FLASHMLA_ENABLE_FP16=OFF)");
