@@ -129,6 +129,20 @@ double mean_seqlen(const CaseSpec& spec);
 double case_flops(const CaseSpec& spec);  // b * h_q * s_q * mean_L * 2 * (576 + 512)
 double case_bytes(const CaseSpec& spec);  // b * (s_q*h_q*576*2 + mean_L*h_kv*576*2 + s_q*h_q*512*2)
 
+// ---- a tiny seeded generator for randomized tests (deterministic across platforms) -------------------
+class Lcg {
+ public:
+  explicit Lcg(uint64_t s) : s_(s) {}
+  uint32_t next() {
+    s_ = s_ * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(s_ >> 33);
+  }
+  int32_t below(int32_t n) { return static_cast<int32_t>(next() % static_cast<uint32_t>(n)); }
+
+ private:
+  uint64_t s_;
+};
+
 // ---- named sets ----------------------------------------------------------------------------------
 // "cpu_small", "gpu_matrix", "bench_compute", "bench_memory", "bench_latency", "bench_mtp",
 // "bench_all" (the four bench sets). Unknown name: empty vector. Names within a set are unique.

@@ -114,18 +114,7 @@ std::string check_invariants(const std::vector<int32_t>& seqlens, int32_t parts,
   return "";
 }
 
-class Lcg {
- public:
-  explicit Lcg(uint64_t s) : s_(s) {}
-  uint32_t next() {
-    s_ = s_ * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<uint32_t>(s_ >> 33);
-  }
-  int32_t below(int32_t n) { return static_cast<int32_t>(next() % static_cast<uint32_t>(n)); }
-
- private:
-  uint64_t s_;
-};
+using flashmla::test::Lcg;
 
 }  // namespace
 
