@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/schedule_plan.h"
+#include "cases.h"
 #include "cpu/cpu_backend.h"
 
 using namespace flashmla;
