@@ -65,6 +65,9 @@ struct CaseResult {
   std::string graph_error;
   VerifyResult verify;
 
+  // A result with the case's work (PERF.md formulas) filled in, nothing measured yet.
+  static CaseResult for_spec(const CaseSpec& spec);
+
   bool has_eager() const { return !eager.us.empty(); }
   bool has_graph() const { return !graph.us.empty(); }
   double best_us() const;  // min(eager median, graph median); 0 if none

@@ -19,13 +19,7 @@ std::vector<CaseSpec> cpu_demo_cases() {
 }
 
 CaseResult run_cpu_case(const CaseSpec& spec, const Options& opt) {
-  CaseResult r;
-  r.spec = spec;
-  r.flop = case_flops(spec);
-  r.bytes = case_bytes(spec);
-  r.mean_len = mean_seqlen(spec);
-  r.max_len = spec.seqlens.empty() ? 0 : *std::max_element(spec.seqlens.begin(), spec.seqlens.end());
-  r.footprint_bytes = r.bytes;
+  CaseResult r = CaseResult::for_spec(spec);
   try {
     const auto t0 = std::chrono::steady_clock::now();
     HostCase c = make_case(spec);

@@ -359,13 +359,7 @@ Ceilings measure_ceilings(const Options& opt) {
 }
 
 CaseResult run_gpu_case(const CaseSpec& spec, const Options& opt, const MachineInfo& info) {
-  CaseResult r;
-  r.spec = spec;
-  r.flop = case_flops(spec);
-  r.bytes = case_bytes(spec);
-  r.mean_len = mean_seqlen(spec);
-  r.max_len = spec.seqlens.empty() ? 0 : *std::max_element(spec.seqlens.begin(), spec.seqlens.end());
-  r.footprint_bytes = r.bytes;
+  CaseResult r = CaseResult::for_spec(spec);
   const int device = opt.device;
   try {
     Stream stream;

@@ -32,6 +32,17 @@ double Samples::median() const {
 double Samples::min() const { return us.empty() ? 0.0 : *std::min_element(us.begin(), us.end()); }
 double Samples::max() const { return us.empty() ? 0.0 : *std::max_element(us.begin(), us.end()); }
 
+CaseResult CaseResult::for_spec(const CaseSpec& spec) {
+  CaseResult r;
+  r.spec = spec;
+  r.flop = case_flops(spec);
+  r.bytes = case_bytes(spec);
+  r.mean_len = mean_seqlen(spec);
+  r.max_len = spec.seqlens.empty() ? 0 : *std::max_element(spec.seqlens.begin(), spec.seqlens.end());
+  r.footprint_bytes = r.bytes;
+  return r;
+}
+
 double CaseResult::best_us() const {
   if (has_eager() && has_graph()) return std::min(eager.median(), graph.median());
   if (has_eager()) return eager.median();
