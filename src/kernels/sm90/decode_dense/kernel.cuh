@@ -8,30 +8,39 @@
 //
 // Warpgroup roles (384 threads):
 //   WG0, producer (40 regs): one thread walks the same chunk sequence and issues TMA: per chunk the
-//     Q NoPE tile (8 boxes of 64 x 64), per page the whole 64 x 576 page (9 boxes) into one of two
-//     stages; full/empty mbarriers pace it. The block table is read 32 entries at a time by the warp.
-//   WG1 ("consumer 0") and WG2 ("consumer 1"), 232 regs each, own O[:, 0:256] and O[:, 256:512].
+//     Q NoPE tile (8 boxes of 64 x 64), per page the 64 x 576 page as 9 boxes into one of two stages,
+//     in box groups as the consumers release them. The block table is read 32 entries at a time by
+//     the warp.
+//   WG1 ("consumer 0") and WG2 ("consumer 1"), 224 regs each, own O[:, 0:256] and O[:, 256:512].
 //     Pages are taken in pairs (A, B) -- a "seesaw": consumer 0 computes S = Q K_A^T, its softmax and
 //     P_A while consumer 1 computes S = Q K_B^T; the running max flows 0 -> 1 -> 0 through smem so both
 //     O halves rescale identically:
 //       c0: S_A = QK_A; m_A = max(m, rowmax S_A); P_A -> smem; O_L = O_L*f_A + P_A V_A[:, :256]
 //       c1: S_B = QK_B; (wait P_A) m_B = max(m_A, rowmax S_B); P_B -> smem;
-//           O_R = O_R*f_A + P_A V_A[:, 256:]; O_R = O_R*f_B + P_B V_B[:, 256:]
+//           O_R = O_R*f_A*f_B + P_B V_B[:, 256:]; O_R += (f_B P_A) V_A[:, 256:]
 //       c0: (wait P_B) O_L = O_L*f_B + P_B V_B[:, :256]
-//     so one warpgroup's softmax overlaps the other's tensor-core work.
+//     so one warpgroup's softmax overlaps the other's tensor-core work. Consumer 1 takes page B
+//     before page A so that each page has one box group released mid-iteration (see Pipeline).
 // Shared memory (config.h): Q 64 KB + 2 K stages x 72 KB + 2 P tiles x 8 KB + row exchange 1.5 KB.
-// Q's 64 RoPE channels are loaded into registers (A operand of the last 4 k-steps), which is what lets
+// Q's 64 RoPE channels are loaded into registers (A operand of the first 4 k-steps), which is what lets
 // two full K stages and both P tiles fit in 227 KB.
-// Pipeline: 2 K stages; a stage is released (k_empty, count 2) when both consumers' P*V on it is done
-// (consumer 1 waits for its page-B P*V before loading the next page B: same stage, so the next pair's
-// page B load starts only then -- the price of fitting two stages plus Q in 227 KB);
-// Q is released (q_empty) after each consumer's last Q*K^T of the chunk, so the next chunk's Q load
-// overlaps the current chunk's tail.
+// Pipeline: 2 K stages, each box with its own full mbarrier (Q*K^T waits box by box, RoPE box first)
+// and each box group with its own empty mbarrier, released by the group's last reader:
+//                 page A (consumer 0's Q*K^T)       page B (consumer 1's Q*K^T)
+//   RoPE box 8    consumer 0 after Q*K_A^T          consumer 1 after Q*K_B^T
+//   boxes 0-3     consumer 0 after P_A V_A[:, :256]  consumer 0 after P_B V_B[:, :256]  (last)
+//   boxes 4-7     consumer 1 after P_A V_A[:, 256:]  (last)  consumer 1 after P_B V_B[:, 256:]
+// so the next pair's loads start group by group while the current pair is still being consumed
+// (a whole-stage release would wait for both consumers' last P*V), and each next Q*K^T reads the
+// group released last (A: boxes 4-7, B: boxes 0-3) at its end, which hides most of its load latency. Budget: 2 x 9 full + 2 x 3 empty
+// + 2 Q mbarriers = 208 B. Q is released (q_empty) after each consumer's last Q*K^T of the chunk, so
+// the next chunk's Q load overlaps the current chunk's tail.
 #pragma once
 
 #include <cuda.h>
 
 #include "common/schedule_plan.h"
+#include "kernels/common/pdl.cuh"
 #include "kernels/sm90/decode_dense/config.h"
 #include "kernels/sm90/decode_dense/epilogue.cuh"
 #include "kernels/sm90/decode_dense/mainloop.cuh"
@@ -40,18 +49,31 @@
 
 namespace flashmla::sm90::dense {
 
-// mbarrier addresses: q_full, q_empty, then k_full[stage], then k_empty[stage] (8 B each). Stage
-// indices are run-time values, so these are computed, not looked up in an array (which would live in
-// local memory).
+// mbarrier addresses: q_full, q_empty, then k_full[stage][box], then k_empty[stage][group] (8 B
+// each). Stage indices are run-time values, so these are computed, not looked up in an array (which
+// would live in local memory).
 struct SmemBarriers {
   uint32_t base;
   __device__ uint32_t q_full() const { return base; }
   __device__ uint32_t q_empty() const { return base + 8; }
-  __device__ uint32_t k_full(int s) const { return base + 16 + 8 * s; }
-  __device__ uint32_t k_empty(int s) const { return base + 16 + 8 * kStages + 8 * s; }
+  __device__ uint32_t k_full(int s, int box) const { return base + 16 + 8 * (s * kKBoxes + box); }
+  __device__ uint32_t k_empty(int s, int group) const {
+    return base + 16 + 8 * (kStages * kKBoxes + s * kNumGroups + group);
+  }
 };
 
-// The producer: a single warp. Issues exactly the loads the consumers consume, in the same order.
+// One box group of a page into stage st: waits until the group's last reader released it (use > 0),
+// then one TMA per box, each completing its own full barrier.
+__device__ __forceinline__ void load_group(const CUtensorMap* tmap_k, const SmemBarriers& bars, uint32_t stage_smem,
+                                           int st, uint32_t use, int group, int first, int count, int kvh, int blk) {
+  if (use > 0) ptx::mbar_wait(bars.k_empty(st, group), (use - 1) & 1);
+  for (int b = first; b < first + count; ++b) {
+    ptx::mbar_arrive_expect_tx(bars.k_full(st, b), kBoxBytes);
+    ptx::tma_load_4d(tmap_k, stage_smem + b * kBoxBytes, bars.k_full(st, b), b * kBoxCols, 0, kvh, blk);
+  }
+}
+
+// The producer: a single warp. Issues exactly the loads the consumers consume.
 __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const CUtensorMap* tmap_k,
                                               const DenseDecodeParams& p, const int32_t* rec, int tile, int kvh,
                                               uint32_t smem_q, uint32_t smem_k, const SmemBarriers& bars) {
@@ -75,31 +97,36 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
       for (int b = 0; b < kQBoxes; ++b)
         ptx::tma_load_5d(tmap_q, smem_q + b * kBoxBytes, bars.q_full(), b * kBoxCols, h0, kvh, j0, req);
     }
+    // Pages go in pairs (A, B), as the consumers take them. The block table is read 32 entries at
+    // a time by the warp (a pair never straddles two reads: both start at pb + even offsets). Groups
+    // are issued in the order the consumers release them, so no load waits behind a later one:
+    // A rope, B rope, A low, B high, B low, A high.
+    const int32_t* bt = p.block_table + static_cast<int64_t>(req) * p.stride_bt_b;
     for (int base = pb; base < pe; base += 32) {
       const int idx = base + lane;
-      const int blk_lane = idx < pe ? p.block_table[req * p.stride_bt_b + idx] : 0;
+      const int blk_lane = idx < pe ? bt[idx] : 0;
       const int cnt = min(32, pe - base);
-      for (int k = 0; k < cnt; ++k) {
-        const int blk = __shfl_sync(0xffffffffu, blk_lane, k);
+      for (int k = 0; k < cnt; k += 2) {
+        const int blk_a = __shfl_sync(0xffffffffu, blk_lane, k);
+        const int blk_b = __shfl_sync(0xffffffffu, blk_lane, k + 1);
+        const bool has_b = k + 1 < cnt;
         if (lane == 0) {
-          const uint32_t st = kcount & 1, use = kcount >> 1;
-          if (use > 0) ptx::mbar_wait(bars.k_empty(st), (use - 1) & 1);
-          ptx::mbar_arrive_expect_tx(bars.k_full(st), kStageBytes);
-          const uint32_t dst = smem_k + st * kStageBytes;
-#pragma unroll
-          for (int b = 0; b < kKBoxes; ++b)
-            ptx::tma_load_4d(tmap_k, dst + b * kBoxBytes, bars.k_full(st), b * kBoxCols, 0, kvh, blk);
+          const int sa = kcount & 1, sb = (kcount + 1) & 1;
+          const uint32_t ua = kcount >> 1, ub = (kcount + 1) >> 1;
+          const uint32_t da = smem_k + sa * kStageBytes, db = smem_k + sb * kStageBytes;
+          load_group(tmap_k, bars, da, sa, ua, kGroupRope, kRopeBox, 1, kvh, blk_a);
+          if (has_b) load_group(tmap_k, bars, db, sb, ub, kGroupRope, kRopeBox, 1, kvh, blk_b);
+          load_group(tmap_k, bars, da, sa, ua, kGroupLo, 0, 4, kvh, blk_a);
+          if (has_b) {
+            load_group(tmap_k, bars, db, sb, ub, kGroupHi, 4, 4, kvh, blk_b);
+            load_group(tmap_k, bars, db, sb, ub, kGroupLo, 0, 4, kvh, blk_b);
+          }
+          load_group(tmap_k, bars, da, sa, ua, kGroupHi, 4, 4, kvh, blk_a);
         }
-        ++kcount;
+        kcount += has_b ? 2 : 1;
       }
     }
   }
-}
-
-// Signals that this warpgroup's last P*V on stage `pending` has completed (if any).
-__device__ __forceinline__ void release_stage(const SmemBarriers& bars, int& pending, int t) {
-  if (pending >= 0 && t == 0) ptx::mbar_arrive(bars.k_empty(pending));
-  pending = -1;
 }
 
 // Geometry of this thread's rows r0 and r0 + 8 of the tile for a request of length L.
@@ -162,14 +189,16 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x == 0) {
     ptx::mbar_init(bars.q_full(), 1);
     ptx::mbar_init(bars.q_empty(), 2);  // one arrival per consumer warpgroup
-#pragma unroll
     for (int s = 0; s < kStages; ++s) {
-      ptx::mbar_init(bars.k_full(s), 1);
-      ptx::mbar_init(bars.k_empty(s), 2);
+      for (int b = 0; b < kKBoxes; ++b) ptx::mbar_init(bars.k_full(s, b), 1);
+      for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_empty(s, g), 1);  // one releasing consumer
     }
     ptx::fence_barrier_init();
   }
   __syncthreads();
+  // The combine kernel (launched behind this one with programmatic stream serialization) may be
+  // scheduled now; it waits for this grid's completion before reading anything it writes.
+  kernels::launch_dependents();
 
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
@@ -212,8 +241,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     float m_run[2] = {kNegInf, kNegInf}, l_acc[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < 128; ++i) o[i] = 0.0f;
-    int pending_release = -1;  // stage whose last P*V of this warpgroup is still in flight
-
     ptx::mbar_wait(bars.q_full(), chunk & 1);
     if (pb == pe && t == 0) ptx::mbar_arrive(bars.q_empty());
 
@@ -231,15 +258,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 
       if (c == 0) {
         // ---- consumer 0: page A scores and softmax, O_L += P_A V_A, then O_L += P_B V_B ----------
-        ptx::mbar_wait(bars.k_full(sA), phA);
-        issue_qk<kFp16>(s, smem_q, kA_addr, qr);
-        // Also completes the previous page B's P*V, whose stage can then be refilled. (A
-        // wait_group<1> here would release it a little earlier, but ptxas then cannot prove the
-        // accumulators idle and serializes every WGMMA of the kernel: warning C7514.)
+        // Releases: A's RoPE box after Q*K_A^T, A's and B's low boxes after each P*V_L.
+        issue_qk<kFp16, false>(s, smem_q, kA_addr, qr, bars.k_full(sA, 0), phA);
         ptx::wgmma_wait<0>();
-        release_stage(bars, pending_release, t);
         ptx::fence_regs(s);
-        ptx::fence_regs(o);
+        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupRope));
         if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
 
         mask_scores(s, pg * kPageTokens, limit[0], limit[1], tq);
@@ -257,8 +280,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           ptx::st_shared(row_scale(r0), f[0]);
           ptx::st_shared(row_scale(r0 + 8), f[1]);
         }
-        ptx::fence_proxy_async();
-        ptx::bar_arrive(kBarP0Ready, 256);
+        ptx::bar_arrive(kBarP0Ready, 256);  // consumer 1 reads P_A with ld.shared: no proxy fence
         if (tail) ptx::bar_sync(kBarWg0, 128);
 
         scale_rows(o, f[0], f[1]);
@@ -272,32 +294,35 @@ __global__ void __launch_bounds__(kThreads, 1)
             fb[r] = ptx::ld_shared_f32(row_scale(kBlockM + r0 + 8 * r));
             l_acc[r] *= fb[r];
           }
-          ptx::mbar_wait(bars.k_full(sB), phB);  // already complete; orders the TMA data for this WG
+          wait_boxes(bars.k_full(sB, 0), 0, phB);
           ptx::wgmma_wait<0>();
           ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA));
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupLo));
           scale_rows(o, fb[0], fb[1]);
           issue_pv_ss<kFp16>(o, p_tile1, kB_addr, 0);
-          pending_release = sB;
+          // Drained here rather than behind the next Q*K^T: B's low boxes are what consumer 1's next
+          // Q*K^T waits for, and a wait_group 1 across iterations makes ptxas serialize every WGMMA.
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(o);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupLo));
         } else {
           ptx::wgmma_wait<0>();
           ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA));
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupLo));
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
       } else {
-        // ---- consumer 1: page B scores and softmax, O_R += P_A V_A + P_B V_B ---------------------
-        // The previous page B's P*V must finish first: with two stages, the page this iteration's
-        // Q*K^T needs is being loaded into the very stage that P*V reads.
-        ptx::wgmma_wait<0>();
-        ptx::fence_regs(o);
-        release_stage(bars, pending_release, t);
+        // ---- consumer 1: page B scores and softmax, O_R += P_B V_B, then O_R += (f_B P_A) V_A -----
+        // Page B first: its high boxes are then released mid-iteration, and only A's high boxes
+        // (wanted last by consumer 0's next Q*K^T) wait for the end. P_A, kept relative to m_A, is
+        // read back from smem and scaled by f_B = exp2(m_A - m_B) on the way.
+        // Releases: B's RoPE box after Q*K_B^T, B's and A's high boxes after each P*V_R.
         if (has_b) {
-          ptx::mbar_wait(bars.k_full(sB), phB);
-          issue_qk<kFp16>(s, smem_q, kB_addr, qr);
+          issue_qk<kFp16, true>(s, smem_q, kB_addr, qr, bars.k_full(sB, 0), phB);
           ptx::wgmma_wait<0>();
           ptx::fence_regs(s);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupRope));
         }
         if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
 
@@ -322,36 +347,36 @@ __global__ void __launch_bounds__(kThreads, 1)
             ptx::st_shared(row_scale(kBlockM + r0), f[0]);
             ptx::st_shared(row_scale(kBlockM + r0 + 8), f[1]);
           }
-          ptx::fence_proxy_async();
+          ptx::fence_proxy_async();  // P_B is read by consumer 0's WGMMA (async proxy)
           ptx::bar_arrive(kBarP1Ready, 256);
           if (tail) ptx::bar_sync(kBarWg1, 128);
+
+          scale_rows(o, fa[0] * f[0], fa[1] * f[1]);
+          issue_pv_rs<kFp16>(o, pa, kB_addr, 1);
+          ptx::wgmma_wait<0>();  // also frees pa for P_A
+          ptx::fence_regs(o);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupHi));
         } else {
           l_acc[0] *= fa[0];
           l_acc[1] *= fa[1];
           m_new[0] = ma[0];
           m_new[1] = ma[1];
+          scale_rows(o, fa[0], fa[1]);
         }
-        ptx::mbar_wait(bars.k_full(sA), phA);  // already complete; orders the TMA data for this WG
-        scale_rows(o, fa[0], fa[1]);
-        issue_pv_ss<kFp16>(o, p_tile0, kA_addr, 1);
+        wait_boxes(bars.k_full(sA, 0), 4, phA);
+        load_p(pa, p_tile0, r0, tq);
+        ptx::bar_arrive(kBarP0Free, 256);  // P_A, m_A and f_A have all been read
+        if (has_b) scale_p<kFp16>(pa, f[0], f[1]);
+        issue_pv_rs<kFp16>(o, pa, kA_addr, 1);
         ptx::wgmma_wait<0>();
         ptx::fence_regs(o);
-        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA));
-        ptx::bar_arrive(kBarP0Free, 256);
-        if (has_b) {
-          scale_rows(o, f[0], f[1]);
-          issue_pv_rs<kFp16>(o, pa, kB_addr, 1);
-          pending_release = sB;
-        }
+        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupHi));
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
       }
     }
 
-    // ---- epilogue of the chunk ---------------------------------------------------------------------
-    ptx::wgmma_wait<0>();
-    ptx::fence_regs(o);
-    release_stage(bars, pending_release, t);
+    // ---- epilogue of the chunk (every WGMMA of the chunk has completed) -----------------------------
     // Row sums: each consumer summed its own pages; both are relative to the same final max.
     float lsum[2] = {quad_sum(l_acc[0]), quad_sum(l_acc[1])};
     if (tq == 0) {

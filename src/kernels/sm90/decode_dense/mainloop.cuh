@@ -21,22 +21,41 @@ constexpr float kNegInf = -__builtin_inff();
 
 using kernels::pack2;
 
-// S = Q * K^T over 576 channels: 32 k-steps with Q NoPE from smem, 4 with Q RoPE from registers.
-// Q and K tiles are 64-row x 64-channel boxes, 8192 B apart, K-major with 128 B swizzle.
-template <bool kFp16>
-__device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem, const uint32_t (&qr)[16]) {
+// S = Q * K^T over 576 channels: 4 k-steps with Q RoPE from registers, 32 with Q NoPE from smem.
+// Q and K tiles are 64-row x 64-channel boxes, 8192 B apart, K-major with 128 B swizzle. Each K box
+// is waited for just before its k-steps (full_bars: that page's 9 per-box barriers, 8 B apart), in the
+// order the producer refills them -- RoPE box first, the page's last-released half (kHiFirst: boxes
+// 0-3) last -- so the tensor cores start on the first box that lands instead of the whole page.
+template <bool kFp16, bool kHiFirst>
+__device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem, const uint32_t (&qr)[16],
+                                         uint32_t full_bars, uint32_t parity) {
+  ptx::mbar_wait(full_bars + 8 * kRopeBox, parity);
   ptx::wgmma_fence();
-#pragma unroll
-  for (int kk = 0; kk < kQBoxes * 4; ++kk) {
-    const uint32_t off = (kk / 4) * kBoxBytes + (kk % 4) * 32;
-    wgmma_m64n64k16_ss<kFp16, 0>(s, ptx::desc_kmajor(q_smem + off), ptx::desc_kmajor(k_smem + off), kk > 0);
-  }
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
     const uint32_t a[4] = {qr[4 * kk], qr[4 * kk + 1], qr[4 * kk + 2], qr[4 * kk + 3]};
-    wgmma_m64n64k16_rs<kFp16, 0>(s, a, ptx::desc_kmajor(k_smem + kQBoxes * kBoxBytes + kk * 32), 1);
+    wgmma_m64n64k16_rs<kFp16, 0>(s, a, ptx::desc_kmajor(k_smem + kRopeBox * kBoxBytes + kk * 32), kk > 0);
+  }
+#pragma unroll
+  for (int i = 0; i < kQBoxes; ++i) {
+    const int box = kHiFirst ? (i + 4) % kQBoxes : i;
+    ptx::mbar_wait(full_bars + 8 * box, parity);
+    ptx::wgmma_fence();  // without it ptxas inserts one in the wait loop and serializes all WGMMAs (C7520)
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      const uint32_t off = box * kBoxBytes + kk * 32;
+      wgmma_m64n64k16_ss<kFp16, 0>(s, ptx::desc_kmajor(q_smem + off), ptx::desc_kmajor(k_smem + off), 1);
+    }
   }
   ptx::wgmma_commit();
+}
+
+// Waits for boxes [first, first + 4) of a page whose Q*K^T the other consumer ran: their data is
+// certainly there (the P exchange orders it), but the mbarrier wait is what makes the TMA writes
+// visible to this warpgroup's async-proxy reads under the memory model. Costs four try_waits.
+__device__ __forceinline__ void wait_boxes(uint32_t full_bars, int first, uint32_t parity) {
+#pragma unroll
+  for (int b = 0; b < 4; ++b) ptx::mbar_wait(full_bars + 8 * (first + b), parity);
 }
 
 // O_half += P * V_half. V is the page's boxes [4*half, 4*half+4): MN-major B operand, 64 channels per
@@ -135,6 +154,30 @@ __device__ __forceinline__ void store_p(uint32_t p_smem, const uint32_t (&pa)[16
     const uint32_t off = static_cast<uint32_t>((j ^ sw) << 4);
     ptx::st_shared(row0 + off, pa[4 * (j / 2) + 2 * (j % 2)]);                // row r0, columns 8j + 2tq, +1
     ptx::st_shared(row0 + 8 * 128 + off, pa[4 * (j / 2) + 2 * (j % 2) + 1]);  // row r1
+  }
+}
+
+// The inverse of store_p: this thread's A fragments of P*V read back from the P tile.
+__device__ __forceinline__ void load_p(uint32_t (&pa)[16], uint32_t p_smem, int r0, int tq) {
+  const int sw = r0 & 7;
+  const uint32_t row0 = p_smem + r0 * 128 + 4 * tq;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const uint32_t off = static_cast<uint32_t>((j ^ sw) << 4);
+    pa[4 * (j / 2) + 2 * (j % 2)] = ptx::ld_shared_u32(row0 + off);
+    pa[4 * (j / 2) + 2 * (j % 2) + 1] = ptx::ld_shared_u32(row0 + 8 * 128 + off);
+  }
+}
+
+// Multiplies packed P fragments by per-row factors (f0: row r0 = even registers, f1: row r1 = odd).
+template <bool kFp16>
+__device__ __forceinline__ void scale_p(uint32_t (&pa)[16], float f0, float f1) {
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    float lo, hi;
+    kernels::unpack2<kFp16>(pa[i], lo, hi);
+    const float f = (i & 1) ? f1 : f0;
+    pa[i] = pack2<kFp16>(lo * f, hi * f);
   }
 }
 
