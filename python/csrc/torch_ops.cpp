@@ -37,6 +37,7 @@
 
 #ifdef FLASHMLA_PY_WITH_CUDA
 #include <ATen/cuda/EmptyTensor.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -176,6 +177,19 @@ at::Tensor new_empty(at::IntArrayRef sizes, at::ScalarType dtype, [[maybe_unused
   return at::Tensor(at::detail::empty_cpu(sizes, dtype));
 }
 
+// Device memory for decode()'s split partials. They live only until the combine kernel has read them,
+// and the caching allocator hands a freed block out again only in stream order, so a raw block is
+// enough: the same allocator at::empty uses (graph-capture pools included), without building a
+// TensorImpl and storage around it on every call. Uses the current device (set by DeviceContext).
+at::DataPtr new_workspace(size_t bytes) {
+#ifdef FLASHMLA_PY_WITH_CUDA
+  return c10::cuda::CUDACachingAllocator::get()->allocate(bytes);
+#else
+  (void)bytes;
+  return at::DataPtr();  // unreachable: DeviceContext refuses CUDA tensors in this build
+#endif
+}
+
 // ---- device context: the device guard and the current stream ----------------------------------------
 
 #ifdef FLASHMLA_PY_WITH_CUDA
@@ -265,7 +279,7 @@ std::tuple<at::Tensor, at::Tensor> decode(const at::Tensor& q, const at::Tensor&
   }
 
   DeviceContext ctx(dev);
-  at::Tensor workspace;
+  at::DataPtr workspace;  // CUDA only; freed (stream-ordered) when this function returns
   if (q.is_cuda()) {
     TORCH_CHECK_VALUE(have_meta, op, ": tile_scheduler_metadata: expected a tensor (required for CUDA tensors: "
                       "flash_mla.get_mla_metadata, once per decoding step), got None");
@@ -283,8 +297,8 @@ std::tuple<at::Tensor, at::Tensor> decode(const at::Tensor& q, const at::Tensor&
     TORCH_CHECK_VALUE(bytes <= static_cast<size_t>(std::numeric_limits<int64_t>::max()), op,
                       ": workspace_bytes: expected a size that fits in int64, got an overflowing size for q ",
                       q.sizes(), " and ", m.size(0), " SM partitions");
-    workspace = new_empty({static_cast<int64_t>(bytes)}, at::kByte, dev);
-    args.workspace = workspace.mutable_data_ptr();
+    workspace = new_workspace(bytes);
+    args.workspace = workspace.get();
     args.workspace_bytes = bytes;
   }
 

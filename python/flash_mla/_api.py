@@ -14,6 +14,12 @@ from . import _ops
 
 _decode = _ops.decode
 _metadata = _ops.get_mla_metadata
+# Host overhead per eager call matters (one call per layer per decoding step): `_decode_eager` is the
+# C++ entry point behind the OpOverload, the same dispatcher call without OpOverload.__call__'s Python
+# frame (~0.35 us). TorchDynamo must see the OpOverload itself, so traced code takes `_decode`;
+# `torch.compiler.is_compiling()` is constant-folded while tracing.
+_decode_eager = _ops.decode._op
+_is_compiling = torch.compiler.is_compiling
 
 _FP8_MSG = (
     "flash_mla: is_fp8_kvcache=True is not implemented yet (this build has the dense bf16/fp16 KV cache only)"
@@ -66,7 +72,7 @@ class FlashMLASchedMeta:
             )
         # (q.shape, h_kv, device index): cheap to build and compare on every layer's call.
         try:
-            config = (q.shape, k_cache.size(2), q.get_device())
+            config = (q.shape, k_cache.shape[2], q.get_device())
         except (IndexError, RuntimeError, AttributeError):
             config = None  # k_cache of rank < 3 (or not a tensor): reported below
         if self._config is not None:
@@ -206,7 +212,7 @@ def flash_mla_with_kvcache(
         raise NotImplementedError(_SPARSE_MSG)
     if type(tile_scheduler_metadata) is FlashMLASchedMeta:
         tile_scheduler_metadata, num_splits = tile_scheduler_metadata._resolve(q, k_cache, cache_seqlens, num_splits)
-    return _decode(
+    return (_decode if _is_compiling() else _decode_eager)(
         q,
         k_cache,
         block_table,

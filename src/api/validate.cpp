@@ -79,13 +79,16 @@ std::string ptr_string(const void* p) {
   return p ? std::string(buf) : std::string("null");
 }
 std::string dev_string(const TensorView& v) { return device_string(v.device, v.device_index); }
-std::string dim_name(const std::string& tensor, int dim, const char* what) {
+std::string dim_name(const char* tensor, int dim, const char* what) {
   return what ? cat(tensor, ".shape[", dim, "] (", what, ")") : cat(tensor, ".shape[", dim, "]");
 }
 
 // ---- per-tensor checks -----------------------------------------------------------------------------
+// Names and layouts are `const char*` (string literals), not std::string: these run on every decode()
+// call, and a std::string parameter would build (and for names over 15 characters, heap-allocate) a
+// string per check even when the check passes. Messages are formatted only on failure.
 
-Status check_rank(const TensorView& v, const std::string& name, int32_t rank, const std::string& layout,
+Status check_rank(const TensorView& v, const char* name, int32_t rank, const char* layout,
                   const char* note = nullptr) {
   if (v.rank == rank) return Status::Ok();
   std::string expected = cat("rank ", rank, " ", layout);
@@ -93,25 +96,25 @@ Status check_rank(const TensorView& v, const std::string& name, int32_t rank, co
   return invalid(name, expected, rank_string(v));
 }
 
-Status check_dtype(const TensorView& v, const std::string& name, DType want, const char* note = nullptr) {
+Status check_dtype(const TensorView& v, const char* name, DType want, const char* note = nullptr) {
   if (v.dtype == want) return Status::Ok();
   std::string expected = dtype_name(want);
   if (note) expected += cat(" (", note, ")");
-  return invalid(name + ".dtype", expected, dtype_string(v.dtype));
+  return invalid(cat(name, ".dtype"), expected, dtype_string(v.dtype));
 }
 
-Status check_same_device(const TensorView& v, const std::string& name, const TensorView& ref) {
+Status check_same_device(const TensorView& v, const char* name, const TensorView& ref) {
   if (v.device != DeviceType::kCPU && v.device != DeviceType::kCUDA)
-    return invalid(name + ".device", cat(dev_string(ref), " (same as q)"),
+    return invalid(cat(name, ".device"), cat(dev_string(ref), " (same as q)"),
                    cat("unknown device type (", static_cast<int32_t>(v.device), ")"));
   if (v.device != ref.device || (ref.is_cuda() && v.device_index != ref.device_index))
-    return invalid(name + ".device", cat(dev_string(ref), " (same as q)"), dev_string(v));
+    return invalid(cat(name, ".device"), cat(dev_string(ref), " (same as q)"), dev_string(v));
   return Status::Ok();
 }
 
 // Sizes >= 0; the element count and the offset range reachable through the strides fit in int64.
 // On success *lo / *hi receive the smallest / largest element offset (0 / -1 for an empty tensor).
-Status check_sizes(const TensorView& v, const std::string& name, int64_t* lo_out = nullptr,
+Status check_sizes(const TensorView& v, const char* name, int64_t* lo_out = nullptr,
                    int64_t* hi_out = nullptr) {
   int64_t numel = 1;
   bool empty = false;
@@ -132,7 +135,7 @@ Status check_sizes(const TensorView& v, const std::string& name, int64_t* lo_out
       if (!overflow) overflow = hi == std::numeric_limits<int64_t>::max() || __builtin_mul_overflow(hi + 1, es, &bytes) ||
                                 __builtin_mul_overflow(lo, es, &bytes);
       if (overflow)
-        return invalid(name + ".stride", "strides whose byte offsets fit in 64 bits",
+        return invalid(cat(name, ".stride"), "strides whose byte offsets fit in 64 bits",
                        cat(strides_string(v), " for shape ", dims_string(v)));
     }
   } else {
@@ -144,31 +147,31 @@ Status check_sizes(const TensorView& v, const std::string& name, int64_t* lo_out
 }
 
 // Non-null for a non-empty tensor, aligned to the element size (and to `base_align` bytes if > 0).
-Status check_pointer(const TensorView& v, const std::string& name, int64_t base_align = 0,
+Status check_pointer(const TensorView& v, const char* name, int64_t base_align = 0,
                      const char* why = nullptr) {
   const int64_t n = v.numel();
   if (n == 0) return Status::Ok();
   if (v.data == nullptr)
-    return invalid(name + ".data", cat("a non-null pointer (tensor of ", n, " elements)"), "null");
+    return invalid(cat(name, ".data"), cat("a non-null pointer (tensor of ", n, " elements)"), "null");
   const auto addr = reinterpret_cast<uintptr_t>(v.data);
   const size_t es = dtype_size(v.dtype);
   if (es > 0 && addr % es != 0)
-    return invalid(name + ".data", cat("an address aligned to ", es, " bytes (", dtype_name(v.dtype), ")"),
+    return invalid(cat(name, ".data"), cat("an address aligned to ", es, " bytes (", dtype_name(v.dtype), ")"),
                    ptr_string(v.data));
   if (base_align > 0 && addr % static_cast<uint64_t>(base_align) != 0)
-    return invalid(name + ".data", cat("a ", base_align, "-byte aligned address", why ? cat(" (", why, ")") : ""),
+    return invalid(cat(name, ".data"), cat("a ", base_align, "-byte aligned address", why ? cat(" (", why, ")") : ""),
                    ptr_string(v.data));
   return Status::Ok();
 }
 
 // Stride of dimension `dim` must be 1, unless the dimension holds at most one element.
-Status check_unit_stride(const TensorView& v, const std::string& name, int dim, const char* what) {
+Status check_unit_stride(const TensorView& v, const char* name, int dim, const char* what) {
   if (v.shape[dim] <= 1 || v.stride[dim] == 1) return Status::Ok();
   return invalid(cat(name, ".stride[", dim, "]"), cat("1 (", what, ")"), cat(v.stride[dim]));
 }
 
 // Row-major contiguity (dimensions of size <= 1 may have any stride).
-Status check_contiguous(const TensorView& v, const std::string& name) {
+Status check_contiguous(const TensorView& v, const char* name) {
   int64_t expected = 1;
   for (int i = v.rank - 1; i >= 0; --i) {
     if (v.shape[i] > 1 && v.stride[i] != expected)
@@ -180,7 +183,7 @@ Status check_contiguous(const TensorView& v, const std::string& name) {
 
 // q, k_cache, out: strides of the non-last dimensions. Negative strides are refused everywhere; on
 // CUDA the byte strides must suit a TMA descriptor (q, k_cache) or 16-byte vector stores (out).
-Status check_row_strides(const TensorView& v, const std::string& name, bool cuda, const char* why) {
+Status check_row_strides(const TensorView& v, const char* name, bool cuda, const char* why) {
   const int64_t es = static_cast<int64_t>(dtype_size(v.dtype));
   for (int i = 0; i + 1 < v.rank; ++i) {
     const int64_t st = v.stride[i];
@@ -201,7 +204,7 @@ Status check_row_strides(const TensorView& v, const std::string& name, bool cuda
 }
 
 // An output must not write one element twice: no zero stride on a dimension of size > 1.
-Status check_no_zero_stride(const TensorView& v, const std::string& name) {
+Status check_no_zero_stride(const TensorView& v, const char* name) {
   for (int i = 0; i < v.rank; ++i)
     if (v.shape[i] > 1 && v.stride[i] == 0)
       return invalid(cat(name, ".stride[", i, "]"), "a nonzero stride (an output must not overlap itself)", "0");
@@ -244,7 +247,7 @@ Status check_disjoint(const ByteRange& a, const ByteRange& b) {
 // ---- tensors of the split-KV schedule ---------------------------------------------------------------
 
 Status check_metadata(const TensorView& v, const TensorView& ref, bool cuda, const char* note,
-                      const std::string& name = "tile_scheduler_metadata") {
+                      const char* name = "tile_scheduler_metadata") {
   FLASHMLA_RETURN_IF_ERROR(check_rank(v, name, 2, "[num_sm_parts, 8]", note));
   FLASHMLA_RETURN_IF_ERROR(check_same_device(v, name, ref));
   FLASHMLA_RETURN_IF_ERROR(check_dtype(v, name, DType::kInt32));
@@ -258,7 +261,7 @@ Status check_metadata(const TensorView& v, const TensorView& ref, bool cuda, con
 }
 
 Status check_num_splits(const TensorView& v, const TensorView& ref, int64_t batch, const char* note,
-                        const std::string& name = "num_splits") {
+                        const char* name = "num_splits") {
   FLASHMLA_RETURN_IF_ERROR(check_rank(v, name, 1, "[b + 1]", note));
   FLASHMLA_RETURN_IF_ERROR(check_same_device(v, name, ref));
   FLASHMLA_RETURN_IF_ERROR(check_dtype(v, name, DType::kInt32));
@@ -270,7 +273,7 @@ Status check_num_splits(const TensorView& v, const TensorView& ref, int64_t batc
 }
 
 Status check_cache_seqlens(const TensorView& v, const TensorView& ref, int64_t batch, bool batch_known) {
-  const std::string name = "cache_seqlens";
+  const char* const name = "cache_seqlens";
   FLASHMLA_RETURN_IF_ERROR(check_rank(v, name, 1, "[b]"));
   FLASHMLA_RETURN_IF_ERROR(check_same_device(v, name, ref));
   FLASHMLA_RETURN_IF_ERROR(check_dtype(v, name, DType::kInt32));
@@ -335,9 +338,9 @@ Status validate_schedule(const ScheduleArgs& a, int32_t* batch) {
   FLASHMLA_RETURN_IF_ERROR(validate_sm_parts_query(a.num_q_rows_per_head_k, a.num_heads_k, a.s_q));
 
   const bool cuda = sl.is_cuda();
-  auto same_dev = [&](const TensorView& v, const std::string& name) -> Status {
+  auto same_dev = [&](const TensorView& v, const char* name) -> Status {
     if (v.device != sl.device || (cuda && v.device_index != sl.device_index))
-      return invalid(name + ".device", cat(dev_string(sl), " (same as cache_seqlens)"), dev_string(v));
+      return invalid(cat(name, ".device"), cat(dev_string(sl), " (same as cache_seqlens)"), dev_string(v));
     return Status::Ok();
   };
   const TensorView& md = a.tile_scheduler_metadata;

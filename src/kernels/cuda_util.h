@@ -9,23 +9,30 @@
 
 namespace flashmla::gpu {
 
-// Makes `device` current for the scope and restores the caller's device afterwards.
+// Makes `device` current for the scope and restores the caller's device afterwards. decode() runs
+// this on every call, and the device is almost always current already: then it costs one
+// cudaGetDevice (a thread-local read in the runtime) and nothing on exit.
 class DeviceGuard {
  public:
   explicit DeviceGuard(int device) {
-    if (cudaGetDevice(&prev_) != cudaSuccess) prev_ = -1;
-    if (prev_ != device) err_ = cudaSetDevice(device);
+    int cur = -1;
+    if (cudaGetDevice(&cur) != cudaSuccess) {
+      (void)cudaGetLastError();  // no current device yet: nothing to restore
+      cur = -1;
+    }
+    if (cur == device) return;
+    err_ = cudaSetDevice(device);
+    if (err_ == cudaSuccess) prev_ = cur;  // restore only what we changed
   }
   ~DeviceGuard() {
-    int cur = -1;
-    if (prev_ >= 0 && cudaGetDevice(&cur) == cudaSuccess && cur != prev_) cudaSetDevice(prev_);
+    if (prev_ >= 0) cudaSetDevice(prev_);
   }
   cudaError_t error() const { return err_; }
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;
 
  private:
-  int prev_ = -1;
+  int prev_ = -1;  // the device to restore, -1 = none
   cudaError_t err_ = cudaSuccess;
 };
 

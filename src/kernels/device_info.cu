@@ -1,7 +1,10 @@
 // Device properties, read once per device and cached (a cudaGetDeviceProperties call costs
-// microseconds; decode() must not pay that per call).
+// microseconds; decode() must not pay that per call). decode() asks twice per call (the API's device
+// check and the launcher), so a cached entry is read without taking the lock: the entry is written once,
+// under the lock, before its flag is published with release ordering, and never written again.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -14,12 +17,16 @@ Status get_device_info(int32_t index, DeviceInfo* info) noexcept {
   constexpr int kMaxDevices = 64;
   static std::mutex mu;
   static DeviceInfo cache[kMaxDevices];
-  static bool valid[kMaxDevices] = {};
+  static std::atomic<bool> valid[kMaxDevices] = {};
   if (index < 0 || index >= kMaxDevices)
     return Status(StatusCode::kInvalidArgument, "device index: expected 0.." + std::to_string(kMaxDevices - 1) +
                                                     ", got " + std::to_string(index));
+  if (valid[index].load(std::memory_order_acquire)) {
+    *info = cache[index];
+    return Status::Ok();
+  }
   std::lock_guard<std::mutex> lock(mu);
-  if (!valid[index]) {
+  if (!valid[index].load(std::memory_order_relaxed)) {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess || index >= count) {
@@ -41,7 +48,7 @@ Status get_device_info(int32_t index, DeviceInfo* info) noexcept {
     cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, index);
     d.max_smem_per_block_optin = static_cast<size_t>(v);
     cache[index] = d;
-    valid[index] = true;
+    valid[index].store(true, std::memory_order_release);
   }
   *info = cache[index];
   return Status::Ok();

@@ -6,8 +6,11 @@
 //     share the row's splits (warp w takes splits w, w + 8, ...) and meet in shared memory -- one warp
 //     walking 132 splits one after the other would be bound by load latency;
 //   kWarpsPerRow = 1 (many rows, a few splits each, e.g. b = 128): a warp per row, 8 rows per block.
+// It is launched as a programmatic dependent of the split kernel (pdl.cuh): its launch latency and
+// block scheduling overlap the split kernel's tail instead of following it.
 #include "kernels/common/combine.h"
 #include "kernels/common/convert.cuh"
+#include "kernels/common/pdl.cuh"
 
 namespace flashmla::kernels {
 namespace {
@@ -22,6 +25,10 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int req = blockIdx.x, row = blockIdx.y * kRowsPerBlock + warp / kWarpsPerRow;
   const int part = warp % kWarpsPerRow;  // this warp's share of the row's splits
+  // PDL: this grid may be running while the split kernel still writes status, partial_o and
+  // partial_lse. Wait before the first global read -- num_splits comes from an earlier kernel, but
+  // waiting before everything keeps the rule simple: nothing below may be moved above this line.
+  grid_dependency_wait();
   const int s0 = p.num_splits[req], s1 = p.num_splits[req + 1];
   if (s1 - s0 <= 1 || *p.status != 0) return;  // uniform over the block
   const bool active = row < p.s_q * p.h_q;
@@ -86,18 +93,36 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
     p.lse[req * p.stride_lse_b + head * p.stride_lse_h + token * p.stride_lse_s] = mx == -INFINITY ? INFINITY : lse;
 }
 
+// Launches with programmatic stream serialization: the combine may be scheduled as soon as every CTA
+// of the split kernel (the previous launch on `stream`) has executed launch_dependents() or exited,
+// so its launch latency (a few microseconds, comparable to the combine itself for small batches)
+// hides under the split kernel's tail; correctness rests on the kernel's grid_dependency_wait(). After
+// anything other than a kernel the attribute changes nothing. CUDA graphs (12.3+) capture the launch
+// as a programmatic dependency edge, so decode() stays capturable.
+template <bool kFp16, int kWarpsPerRow>
+cudaError_t launch_pdl(const CombineParams& p, dim3 grid, cudaStream_t stream) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = dim3(kWarps * 32);
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  const cudaError_t err = cudaLaunchKernelEx(&cfg, combine_kernel<kFp16, kWarpsPerRow>, p);
+  if (err != cudaSuccess) (void)cudaGetLastError();  // reported through the return value: don't leave it pending
+  return err;
+}
+
 template <bool kFp16>
 cudaError_t launch(const CombineParams& p, cudaStream_t stream) {
   const int64_t rows = static_cast<int64_t>(p.s_q) * p.h_q;
   // Enough rows to fill the GPU with one warp each: a warp per row; else 8 warps per row.
-  if (static_cast<int64_t>(p.batch) * rows >= 8192) {
-    const dim3 grid(p.batch, static_cast<unsigned>((rows + kWarps - 1) / kWarps));
-    combine_kernel<kFp16, 1><<<grid, kWarps * 32, 0, stream>>>(p);
-  } else {
-    const dim3 grid(p.batch, static_cast<unsigned>(rows));
-    combine_kernel<kFp16, kWarps><<<grid, kWarps * 32, 0, stream>>>(p);
-  }
-  return cudaGetLastError();
+  if (static_cast<int64_t>(p.batch) * rows >= 8192)
+    return launch_pdl<kFp16, 1>(p, dim3(p.batch, static_cast<unsigned>((rows + kWarps - 1) / kWarps)), stream);
+  return launch_pdl<kFp16, kWarps>(p, dim3(p.batch, static_cast<unsigned>(rows)), stream);
 }
 
 }  // namespace

@@ -20,6 +20,8 @@ struct CombineParams {
   int64_t stride_lse_b, stride_lse_h, stride_lse_s;
 };
 
+// Enqueue it right after the split kernel: it is a programmatic dependent launch (pdl.cuh) of whatever
+// kernel precedes it on `stream`, and waits for that grid on the device before reading anything.
 cudaError_t launch_combine(const CombineParams& p, bool fp16, cudaStream_t stream);
 
 }  // namespace flashmla::kernels
