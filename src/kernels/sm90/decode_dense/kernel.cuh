@@ -11,16 +11,15 @@
 //     Q NoPE tile (8 boxes of 64 x 64), per page the 64 x 576 page as 9 boxes into one of two stages,
 //     in box groups as the consumers release them. The block table is read 32 entries at a time by
 //     the warp.
-//   WG1 ("consumer 0") and WG2 ("consumer 1"), 224 regs each, own O[:, 0:256] and O[:, 256:512].
+//   WG1 ("consumer 0") and WG2 ("consumer 1"), 232 regs each, own O[:, 0:256] and O[:, 256:512].
 //     Pages are taken in pairs (A, B) -- a "seesaw": consumer 0 computes S = Q K_A^T, its softmax and
 //     P_A while consumer 1 computes S = Q K_B^T; the running max flows 0 -> 1 -> 0 through smem so both
 //     O halves rescale identically:
 //       c0: S_A = QK_A; m_A = max(m, rowmax S_A); P_A -> smem; O_L = O_L*f_A + P_A V_A[:, :256]
 //       c1: S_B = QK_B; (wait P_A) m_B = max(m_A, rowmax S_B); P_B -> smem;
-//           O_R = O_R*f_A*f_B + P_B V_B[:, 256:]; O_R += (f_B P_A) V_A[:, 256:]
+//           O_R = O_R*f_A + P_A V_A[:, 256:]; O_R = O_R*f_B + P_B V_B[:, 256:]
 //       c0: (wait P_B) O_L = O_L*f_B + P_B V_B[:, :256]
-//     so one warpgroup's softmax overlaps the other's tensor-core work. Consumer 1 takes page B
-//     before page A so that each page has one box group released mid-iteration (see Pipeline).
+//     so one warpgroup's softmax overlaps the other's tensor-core work.
 // Shared memory (config.h): Q 64 KB + 2 K stages x 72 KB + 2 P tiles x 8 KB + row exchange 1.5 KB.
 // Q's 64 RoPE channels are loaded into registers (A operand of the first 4 k-steps), which is what lets
 // two full K stages and both P tiles fit in 227 KB.
@@ -28,13 +27,13 @@
 // and each box group with its own empty mbarrier, released by the group's last reader:
 //                 page A (consumer 0's Q*K^T)       page B (consumer 1's Q*K^T)
 //   RoPE box 8    consumer 0 after Q*K_A^T          consumer 1 after Q*K_B^T
-//   boxes 0-3     consumer 0 after P_A V_A[:, :256]  consumer 0 after P_B V_B[:, :256]  (last)
-//   boxes 4-7     consumer 1 after P_A V_A[:, 256:]  (last)  consumer 1 after P_B V_B[:, 256:]
+//   boxes 0-3     consumer 0 after P_A V_A[:, :256]  consumer 0 after P_B V_B[:, :256]
+//   boxes 4-7     consumer 1 after P_A V_A[:, 256:]  consumer 1 after P_B V_B[:, 256:]
 // so the next pair's loads start group by group while the current pair is still being consumed
-// (a whole-stage release would wait for both consumers' last P*V), and each next Q*K^T reads the
-// group released last (A: boxes 4-7, B: boxes 0-3) at its end, which hides most of its load latency. Budget: 2 x 9 full + 2 x 3 empty
-// + 2 Q mbarriers = 208 B. Q is released (q_empty) after each consumer's last Q*K^T of the chunk, so
-// the next chunk's Q load overlaps the current chunk's tail.
+// (a whole-stage release would wait for both consumers' last P*V). Page A is free by mid-iteration,
+// page B only at the end of it. Budget: 2 x 9 full + 2 x 3 empty + 2 Q mbarriers = 208 B.
+// Q is released (q_empty) after each consumer's last Q*K^T of the chunk, so the next chunk's Q load
+// overlaps the current chunk's tail.
 #pragma once
 
 #include <cuda.h>
@@ -100,7 +99,7 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
     // Pages go in pairs (A, B), as the consumers take them. The block table is read 32 entries at
     // a time by the warp (a pair never straddles two reads: both start at pb + even offsets). Groups
     // are issued in the order the consumers release them, so no load waits behind a later one:
-    // A rope, B rope, A low, B high, B low, A high.
+    // A rope, B rope, A low, A high, B low, B high.
     const int32_t* bt = p.block_table + static_cast<int64_t>(req) * p.stride_bt_b;
     for (int base = pb; base < pe; base += 32) {
       const int idx = base + lane;
@@ -117,11 +116,11 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
           load_group(tmap_k, bars, da, sa, ua, kGroupRope, kRopeBox, 1, kvh, blk_a);
           if (has_b) load_group(tmap_k, bars, db, sb, ub, kGroupRope, kRopeBox, 1, kvh, blk_b);
           load_group(tmap_k, bars, da, sa, ua, kGroupLo, 0, 4, kvh, blk_a);
-          if (has_b) {
-            load_group(tmap_k, bars, db, sb, ub, kGroupHi, 4, 4, kvh, blk_b);
-            load_group(tmap_k, bars, db, sb, ub, kGroupLo, 0, 4, kvh, blk_b);
-          }
           load_group(tmap_k, bars, da, sa, ua, kGroupHi, 4, 4, kvh, blk_a);
+          if (has_b) {
+            load_group(tmap_k, bars, db, sb, ub, kGroupLo, 0, 4, kvh, blk_b);
+            load_group(tmap_k, bars, db, sb, ub, kGroupHi, 4, 4, kvh, blk_b);
+          }
         }
         kcount += has_b ? 2 : 1;
       }
@@ -259,14 +258,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (c == 0) {
         // ---- consumer 0: page A scores and softmax, O_L += P_A V_A, then O_L += P_B V_B ----------
         // Releases: A's RoPE box after Q*K_A^T, A's and B's low boxes after each P*V_L.
-        issue_qk<kFp16, false>(s, smem_q, kA_addr, qr, bars.k_full(sA, 0), phA);
+        issue_qk<kFp16>(s, smem_q, kA_addr, qr, bars.k_full(sA, 0), phA);
         ptx::wgmma_wait<0>();
         ptx::fence_regs(s);
         if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupRope));
         if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
 
         mask_scores(s, pg * kPageTokens, limit[0], limit[1], tq);
-        softmax_page<kFp16>(s, m_run, p.scale_log2, m_new, f, psum, pa);
+        float mx[2];
+        page_row_max(s, p.scale_log2, mx);
+        softmax_page<kFp16>(s, m_run, mx, p.scale_log2, m_new, f, psum, pa);
         l_acc[0] = l_acc[0] * f[0] + psum[0];
         l_acc[1] = l_acc[1] * f[1] + psum[1];
         const bool tail = (pg + 1) * kPageTokens > L;
@@ -280,7 +281,8 @@ __global__ void __launch_bounds__(kThreads, 1)
           ptx::st_shared(row_scale(r0), f[0]);
           ptx::st_shared(row_scale(r0 + 8), f[1]);
         }
-        ptx::bar_arrive(kBarP0Ready, 256);  // consumer 1 reads P_A with ld.shared: no proxy fence
+        ptx::fence_proxy_async();  // P_A is read by consumer 1's WGMMA (async proxy)
+        ptx::bar_arrive(kBarP0Ready, 256);
         if (tail) ptx::bar_sync(kBarWg0, 128);
 
         scale_rows(o, f[0], f[1]);
@@ -313,18 +315,20 @@ __global__ void __launch_bounds__(kThreads, 1)
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
       } else {
-        // ---- consumer 1: page B scores and softmax, O_R += P_B V_B, then O_R += (f_B P_A) V_A -----
-        // Page B first: its high boxes are then released mid-iteration, and only A's high boxes
-        // (wanted last by consumer 0's next Q*K^T) wait for the end. P_A, kept relative to m_A, is
-        // read back from smem and scaled by f_B = exp2(m_A - m_B) on the way.
-        // Releases: B's RoPE box after Q*K_B^T, B's and A's high boxes after each P*V_R.
+        // ---- consumer 1: page B scores and softmax, O_R += P_A V_A + P_B V_B ---------------------
+        // Releases: B's RoPE box after Q*K_B^T, A's and B's high boxes after each P*V_R.
         if (has_b) {
-          issue_qk<kFp16, true>(s, smem_q, kB_addr, qr, bars.k_full(sB, 0), phB);
+          issue_qk<kFp16>(s, smem_q, kB_addr, qr, bars.k_full(sB, 0), phB);
           ptx::wgmma_wait<0>();
           ptx::fence_regs(s);
           if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupRope));
         }
         if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
+        float mx[2];
+        if (has_b) {  // the row maxima of S_B need nothing from consumer 0
+          mask_scores(s, (pg + 1) * kPageTokens, limit[0], limit[1], tq);
+          page_row_max(s, p.scale_log2, mx);
+        }
 
         ptx::bar_sync(kBarP0Ready, 256);
         float ma[2], fa[2];
@@ -334,8 +338,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           fa[r] = ptx::ld_shared_f32(row_scale(r0 + 8 * r));
         }
         if (has_b) {
-          mask_scores(s, (pg + 1) * kPageTokens, limit[0], limit[1], tq);
-          softmax_page<kFp16>(s, ma, p.scale_log2, m_new, f, psum, pa);
+          softmax_page<kFp16>(s, ma, mx, p.scale_log2, m_new, f, psum, pa);
           l_acc[0] = l_acc[0] * fa[0] * f[0] + psum[0];
           l_acc[1] = l_acc[1] * fa[1] * f[1] + psum[1];
           const bool tail = (pg + 2) * kPageTokens > L;
@@ -350,27 +353,26 @@ __global__ void __launch_bounds__(kThreads, 1)
           ptx::fence_proxy_async();  // P_B is read by consumer 0's WGMMA (async proxy)
           ptx::bar_arrive(kBarP1Ready, 256);
           if (tail) ptx::bar_sync(kBarWg1, 128);
-
-          scale_rows(o, fa[0] * f[0], fa[1] * f[1]);
-          issue_pv_rs<kFp16>(o, pa, kB_addr, 1);
-          ptx::wgmma_wait<0>();  // also frees pa for P_A
-          ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupHi));
         } else {
           l_acc[0] *= fa[0];
           l_acc[1] *= fa[1];
           m_new[0] = ma[0];
           m_new[1] = ma[1];
-          scale_rows(o, fa[0], fa[1]);
         }
         wait_boxes(bars.k_full(sA, 0), 4, phA);
-        load_p(pa, p_tile0, r0, tq);
-        ptx::bar_arrive(kBarP0Free, 256);  // P_A, m_A and f_A have all been read
-        if (has_b) scale_p<kFp16>(pa, f[0], f[1]);
-        issue_pv_rs<kFp16>(o, pa, kA_addr, 1);
+        scale_rows(o, fa[0], fa[1]);
+        issue_pv_ss<kFp16>(o, p_tile0, kA_addr, 1);
         ptx::wgmma_wait<0>();
         ptx::fence_regs(o);
         if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupHi));
+        ptx::bar_arrive(kBarP0Free, 256);  // P_A, m_A and f_A have all been read
+        if (has_b) {
+          scale_rows(o, f[0], f[1]);
+          issue_pv_rs<kFp16>(o, pa, kB_addr, 1);
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(o);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupHi));
+        }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
       }

@@ -24,9 +24,9 @@ using kernels::pack2;
 // S = Q * K^T over 576 channels: 4 k-steps with Q RoPE from registers, 32 with Q NoPE from smem.
 // Q and K tiles are 64-row x 64-channel boxes, 8192 B apart, K-major with 128 B swizzle. Each K box
 // is waited for just before its k-steps (full_bars: that page's 9 per-box barriers, 8 B apart), in the
-// order the producer refills them -- RoPE box first, the page's last-released half (kHiFirst: boxes
-// 0-3) last -- so the tensor cores start on the first box that lands instead of the whole page.
-template <bool kFp16, bool kHiFirst>
+// order the producer refills them (RoPE box first), so the tensor cores start on the first box that
+// lands instead of the whole page.
+template <bool kFp16>
 __device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem, const uint32_t (&qr)[16],
                                          uint32_t full_bars, uint32_t parity) {
   ptx::mbar_wait(full_bars + 8 * kRopeBox, parity);
@@ -37,8 +37,7 @@ __device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32
     wgmma_m64n64k16_rs<kFp16, 0>(s, a, ptx::desc_kmajor(k_smem + kRopeBox * kBoxBytes + kk * 32), kk > 0);
   }
 #pragma unroll
-  for (int i = 0; i < kQBoxes; ++i) {
-    const int box = kHiFirst ? (i + 4) % kQBoxes : i;
+  for (int box = 0; box < kQBoxes; ++box) {
     ptx::mbar_wait(full_bars + 8 * box, parity);
     ptx::wgmma_fence();  // without it ptxas inserts one in the wait loop and serializes all WGMMAs (C7520)
 #pragma unroll
@@ -104,23 +103,32 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
-// Online softmax of one page. m_prev: running max before this page (log2 domain, -inf = nothing seen).
-// Returns the new max in m_new, the factor that rescales state kept relative to m_prev in scale, and
-// turns s into probabilities packed as the A fragments of P*V (pa) plus their row sums (psum).
-// A row that has seen nothing keeps m = -inf; exponents then use base 0 so that no inf - inf appears.
-template <bool kFp16>
-__device__ __forceinline__ void softmax_page(float (&s)[32], const float (&m_prev)[2], float scale_log2,
-                                             float (&m_new)[2], float (&scale)[2], float (&psum)[2], uint32_t (&pa)[16]) {
-  float mx[2] = {kNegInf, kNegInf};
+// Row maxima of a page's scores in the log2 domain (quad-reduced: every thread of a row holds it).
+// Separate from softmax_page so that consumer 1 can compute it while it waits for m_A.
+__device__ __forceinline__ void page_row_max(const float (&s)[32], float scale_log2, float (&mx)[2]) {
+  mx[0] = mx[1] = kNegInf;
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
     mx[0] = fmaxf(mx[0], fmaxf(s[4 * j], s[4 * j + 1]));
     mx[1] = fmaxf(mx[1], fmaxf(s[4 * j + 2], s[4 * j + 3]));
   }
+  mx[0] = quad_max(mx[0]) * scale_log2;
+  mx[1] = quad_max(mx[1]) * scale_log2;
+}
+
+// Online softmax of one page. m_prev: running max before this page (log2 domain, -inf = nothing seen),
+// mx: the page's row maxima (page_row_max). Returns the new max in m_new, the factor that rescales
+// state kept relative to m_prev in scale, and turns s into probabilities packed as the A fragments of
+// P*V (pa) plus their row sums (psum).
+// A row that has seen nothing keeps m = -inf; exponents then use base 0 so that no inf - inf appears.
+template <bool kFp16>
+__device__ __forceinline__ void softmax_page(float (&s)[32], const float (&m_prev)[2], const float (&mx)[2],
+                                             float scale_log2, float (&m_new)[2], float (&scale)[2],
+                                             float (&psum)[2], uint32_t (&pa)[16]) {
   float base[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    m_new[r] = fmaxf(m_prev[r], quad_max(mx[r]) * scale_log2);
+    m_new[r] = fmaxf(m_prev[r], mx[r]);
     base[r] = m_new[r] == kNegInf ? 0.0f : m_new[r];
     scale[r] = ptx::ex2(m_prev[r] - base[r]);
     psum[r] = 0.0f;
@@ -157,31 +165,11 @@ __device__ __forceinline__ void store_p(uint32_t p_smem, const uint32_t (&pa)[16
   }
 }
 
-// The inverse of store_p: this thread's A fragments of P*V read back from the P tile.
-__device__ __forceinline__ void load_p(uint32_t (&pa)[16], uint32_t p_smem, int r0, int tq) {
-  const int sw = r0 & 7;
-  const uint32_t row0 = p_smem + r0 * 128 + 4 * tq;
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const uint32_t off = static_cast<uint32_t>((j ^ sw) << 4);
-    pa[4 * (j / 2) + 2 * (j % 2)] = ptx::ld_shared_u32(row0 + off);
-    pa[4 * (j / 2) + 2 * (j % 2) + 1] = ptx::ld_shared_u32(row0 + 8 * 128 + off);
-  }
-}
-
-// Multiplies packed P fragments by per-row factors (f0: row r0 = even registers, f1: row r1 = odd).
-template <bool kFp16>
-__device__ __forceinline__ void scale_p(uint32_t (&pa)[16], float f0, float f1) {
-#pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    float lo, hi;
-    kernels::unpack2<kFp16>(pa[i], lo, hi);
-    const float f = (i & 1) ? f1 : f0;
-    pa[i] = pack2<kFp16>(lo * f, hi * f);
-  }
-}
-
+// O rows times their rescale factors. Once a row's running max has settled (most pages of a long
+// request) the factors are exactly 1 (ex2(0)); a warp whose 16 rows all have factor 1 skips the 128
+// multiplies, which sit on the critical path between the two consumers.
 __device__ __forceinline__ void scale_rows(float (&o)[128], float f0, float f1) {
+  if (__all_sync(0xffffffffu, f0 == 1.0f && f1 == 1.0f)) return;
 #pragma unroll
   for (int j = 0; j < 32; ++j) {
     o[4 * j + 0] *= f0;
