@@ -140,6 +140,14 @@ __device__ __forceinline__ uint64_t desc_mnmajor(uint32_t addr, uint32_t lbo_byt
   return make_desc(addr, lbo_bytes, 1024);
 }
 
+// The descriptor of a tile `bytes` further on: only the start-address field (the low 32 bits, which
+// cannot carry into the high half while shared memory is below 256 KB) changes, so this is one
+// 32-bit add rather than building the descriptor again.
+__device__ __forceinline__ uint64_t desc_advance(uint64_t desc, uint32_t bytes) {
+  const uint32_t lo = static_cast<uint32_t>(desc) + (bytes >> 4);
+  return (desc & 0xFFFFFFFF00000000ull) | lo;
+}
+
 // ---- math ----------------------------------------------------------------------------------------
 __device__ __forceinline__ float ex2(float x) {
   float y;

@@ -29,12 +29,14 @@ using kernels::pack2;
 template <bool kFp16>
 __device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem, const uint32_t (&qr)[16],
                                          uint32_t full_bars, uint32_t parity) {
+  // Descriptors built once; each k-step adds its byte offset / 16 to the start-address field.
+  const uint64_t dq = ptx::desc_kmajor(q_smem), dk = ptx::desc_kmajor(k_smem);
   ptx::mbar_wait(full_bars + 8 * kRopeBox, parity);
   ptx::wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
     const uint32_t a[4] = {qr[4 * kk], qr[4 * kk + 1], qr[4 * kk + 2], qr[4 * kk + 3]};
-    wgmma_m64n64k16_rs<kFp16, 0>(s, a, ptx::desc_kmajor(k_smem + kRopeBox * kBoxBytes + kk * 32), kk > 0);
+    wgmma_m64n64k16_rs<kFp16, 0>(s, a, ptx::desc_advance(dk, kRopeBox * kBoxBytes + kk * 32), kk > 0);
   }
 #pragma unroll
   for (int box = 0; box < kQBoxes; ++box) {
@@ -43,7 +45,7 @@ __device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
       const uint32_t off = box * kBoxBytes + kk * 32;
-      wgmma_m64n64k16_ss<kFp16, 0>(s, ptx::desc_kmajor(q_smem + off), ptx::desc_kmajor(k_smem + off), 1);
+      wgmma_m64n64k16_ss<kFp16, 0>(s, ptx::desc_advance(dq, off), ptx::desc_advance(dk, off), 1);
     }
   }
   ptx::wgmma_commit();
@@ -61,21 +63,22 @@ __device__ __forceinline__ void wait_boxes(uint32_t full_bars, int first, uint32
 // 128 B row, boxes 8192 B apart (LBO), 8-token groups 1024 B apart (SBO). 16 tokens per k-step.
 template <bool kFp16>
 __device__ __forceinline__ void issue_pv_rs(float (&o)[128], const uint32_t (&pa)[16], uint32_t k_smem, int half) {
+  const uint64_t dv = ptx::desc_mnmajor(k_smem + half * 4 * kBoxBytes, kBoxBytes);
   ptx::wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
     const uint32_t a[4] = {pa[4 * kk], pa[4 * kk + 1], pa[4 * kk + 2], pa[4 * kk + 3]};
-    wgmma_m64n256k16_rs<kFp16, 1>(o, a, ptx::desc_mnmajor(k_smem + half * 4 * kBoxBytes + kk * 2048, kBoxBytes));
+    wgmma_m64n256k16_rs<kFp16, 1>(o, a, ptx::desc_advance(dv, kk * 2048));
   }
   ptx::wgmma_commit();
 }
 template <bool kFp16>
 __device__ __forceinline__ void issue_pv_ss(float (&o)[128], uint32_t p_smem, uint32_t k_smem, int half) {
+  const uint64_t dv = ptx::desc_mnmajor(k_smem + half * 4 * kBoxBytes, kBoxBytes), dp = ptx::desc_kmajor(p_smem);
   ptx::wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
-    wgmma_m64n256k16_ss<kFp16, 1>(o, ptx::desc_kmajor(p_smem + kk * 32),
-                                  ptx::desc_mnmajor(k_smem + half * 4 * kBoxBytes + kk * 2048, kBoxBytes));
+    wgmma_m64n256k16_ss<kFp16, 1>(o, ptx::desc_advance(dp, kk * 32), ptx::desc_advance(dv, kk * 2048));
   }
   ptx::wgmma_commit();
 }
