@@ -22,11 +22,6 @@ __device__ __forceinline__ void st_shared(uint32_t addr, float v) {
 __device__ __forceinline__ void st_shared_zero16(uint32_t addr) {
   asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};" ::"r"(addr), "r"(0) : "memory");
 }
-__device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
-  uint32_t v;
-  asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr) : "memory");
-  return v;
-}
 __device__ __forceinline__ float ld_shared_f32(uint32_t addr) {
   float v;
   asm volatile("ld.shared.f32 %0, [%1];" : "=f"(v) : "r"(addr) : "memory");
@@ -82,6 +77,7 @@ __device__ __forceinline__ void tma_load_5d(const CUtensorMap* map, uint32_t dst
       "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4)
       : "memory");
 }
+
 // ---- fences and barriers -------------------------------------------------------------------------
 // Orders this thread's generic-proxy shared-memory writes before later async-proxy accesses
 // (WGMMA operand reads, TMA writes) that a barrier makes wait for them.
