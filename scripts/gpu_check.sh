@@ -182,17 +182,6 @@ do_kernels() {
 }
 
 # ---- tests -------------------------------------------------------------------------------------
-ctest_counts() {
-  local p f s
-  p=$(grep -c ' Passed ' "$1" || true)
-  f=$(grep -cE '\*\*\*(Failed|Exception|Timeout)|Not Run' "$1" || true)
-  s=$(grep -c '\*\*\*Skipped' "$1" || true)
-  if grep -q 'CMake Error\|No tests were found' "$1"; then
-    echo "ctest could not load or find the tests (see the log); $p passed, $f failed, $s skipped"
-  else
-    echo "$p passed, $f failed, $s skipped"
-  fi
-}
 do_tests() {
   local rc=0 tmp="$BUILD_DIR/ctest_last.log"
   ensure_built || { echo "build failed: see build.log"; return 1; }

@@ -81,6 +81,18 @@ gpu_compute_cap() {
 }
 has_hopper_gpu() { case "$(gpu_compute_cap)" in 9.*) return 0 ;; *) return 1 ;; esac; }
 
+ctest_counts() {  # "P passed, F failed, S skipped" from a ctest log
+  local p f s
+  p=$(grep -c ' Passed ' "$1" || true)
+  f=$(grep -cE '\*\*\*(Failed|Exception|Timeout)|Not Run' "$1" || true)
+  s=$(grep -c '\*\*\*Skipped' "$1" || true)
+  if grep -q 'CMake Error\|No tests were found' "$1"; then
+    echo "ctest could not load or find the tests (see the log); $p passed, $f failed, $s skipped"
+  else
+    echo "$p passed, $f failed, $s skipped"
+  fi
+}
+
 # configure_and_build [extra cmake args...]: Release + Ninja into $BUILD_DIR, -j$(nproc).
 configure_and_build() {
   local gen=()

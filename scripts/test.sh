@@ -42,17 +42,6 @@ step() {
   log "== $name: $([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)") in $STEP_TIME s"
   return "$rc"
 }
-ctest_counts() {  # "P passed, F failed, S skipped" from a ctest log
-  local p f s
-  p=$(grep -c ' Passed ' "$1" || true)
-  f=$(grep -cE '\*\*\*(Failed|Exception|Timeout)|Not Run' "$1" || true)
-  s=$(grep -c '\*\*\*Skipped' "$1" || true)
-  if grep -q 'CMake Error\|No tests were found' "$1"; then
-    echo "ctest could not load or find the tests (see the log); $p passed, $f failed, $s skipped"
-  else
-    echo "$p passed, $f failed, $s skipped"
-  fi
-}
 
 # ---- 1. setup ----------------------------------------------------------------------------------
 setup_args=()
