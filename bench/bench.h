@@ -3,15 +3,18 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "cases.h"
 
 namespace flashmla::bench {
 
-// The shared case definitions (tests/common) are the benchmark's vocabulary.
+// The shared case definitions (testing/) are the benchmark's vocabulary.
 using namespace flashmla::test;
 
 struct Options {
@@ -29,7 +32,8 @@ struct Options {
   int device = 0;
   double l2_multiple = 4.0;  // input sets rotate until their total footprint is >= this many L2s
   std::string out_path;
-  std::string reference_path;  // empty: the compiled-in bench/reference_h100.json
+  std::string reference_path;  // a reference JSON file; empty: a compiled-in table (reference_card)
+  std::string reference_card;  // "h100", "h200", "none"; empty: chosen by the GPU's name
 };
 
 struct VerifyResult {
@@ -107,20 +111,36 @@ CaseResult run_gpu_case(const CaseSpec& spec, const Options& opt, const MachineI
 CaseResult run_cpu_case(const CaseSpec& spec, const Options& opt);
 std::vector<CaseSpec> cpu_demo_cases();
 
-// ---- report (report.cpp: the only translation unit that parses or writes JSON) ------------------------
+// ---- the reference table (reference.cpp: bench/reference_<card>.json, compiled in) -------------------
+// PERF.md's numbers for one card. A run on a GPU uses --reference FILE, else --reference-card, else the
+// table its card's name selects (H200: h200; H100, H800: h100); other cards and the CPU backend: none.
+struct Reference {
+  std::string name;  // "h100", "h200" or the --reference file; empty: none
+  std::string why;   // how it was chosen, or why there is none
+  std::shared_ptr<const nlohmann::json> table;  // the parsed JSON; null: none
+  bool loaded() const { return table != nullptr; }
+  std::string describe() const;  // e.g. "h200 (bench/reference_h200.json, compiled in; chosen by ...)"
+};
+Reference select_reference(const Options& opt, const MachineInfo& info);
+std::vector<std::string> compiled_reference_names();
+// A case's time over FlashMLA's and the best peer's, e.g. "1.10x FlashMLA, 1.16x best peer"; "" without a row.
+std::string reference_note(const Reference& ref, const CaseResult& r);
+
+// ---- report (report.cpp and reference.cpp: the only translation units that parse or write JSON) -------
 struct RunInfo {
   Options opt;
   MachineInfo info;
   Ceilings ceilings;
+  Reference reference;
   std::string commit;
   bool commit_from_git = false;  // false: git_dirty is unknown
   bool dirty = false;
   std::string dtype;
 };
-// Writes the results JSON (reference numbers from opt.reference_path, or the compiled-in table).
+// Writes the results JSON (each case against run.reference, and the run's verdicts per target).
 // Returns an error message, empty on success.
 std::string write_results(const std::string& path, const RunInfo& run, const std::vector<CaseResult>& results);
-// The readable table, printed last.
+// The readable table and one verdict line per target, printed last.
 void print_table(const RunInfo& run, const std::vector<CaseResult>& results);
 std::string utc_now_iso();
 std::string utc_date();

@@ -9,8 +9,10 @@
 // schedule computed once, then eager timing (CUDA events around --iters back-to-back decode() calls) and
 // graph timing (--iters calls captured in one graph, replayed), both rotating among input sets larger
 // than the L2 together; medians of --repeats samples. Ceilings (copy bandwidth, bf16 GEMM) are measured
-// in the same run, and PERF.md's reference numbers are printed next to the matching cases. Results go
-// to a JSON file (default bench/results/<card>-<date>.json); a table is printed last.
+// in the same run, and PERF.md's reference numbers for the card (bench/reference_<card>.json) are printed
+// next to the matching cases, with one verdict line per target at the end. Results go to a JSON file
+// (default bench/results/<card>-<date>.json); a table is printed last. "[case i/N] name" goes to stderr
+// before each case.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -105,7 +107,26 @@ std::string resolve_set(const std::string& s) {
   return "";
 }
 
-void print_progress(size_t i, size_t n, const CaseResult& r, bool gpu) {
+// Only what the CPU backend finishes in reasonable time: the chosen cases up to max_gflop each, else a few
+// small demo cases shaped like the GPU sets.
+std::vector<Selected> cpu_subset(const std::vector<Selected>& selected, double max_gflop, const Options& opt) {
+  std::vector<Selected> small;
+  for (const Selected& s : selected) {
+    if (case_flops(s.spec) <= max_gflop * 1e9) small.push_back(s);
+  }
+  if (small.empty()) {
+    for (const CaseSpec& c : cpu_demo_cases()) {
+      CaseSpec spec = with_dtype(c, opt.dtype);
+      if (filter_matches(spec.name, opt.case_filter)) small.push_back({spec, "cpu_demo"});
+    }
+    std::printf("flashmla_bench: the selected sets are too large for the CPU backend (> %.1f GFLOP a case); "
+                "running %zu small demo case(s) instead\n",
+                max_gflop, small.size());
+  }
+  return small;
+}
+
+void print_progress(size_t i, size_t n, const CaseResult& r, bool gpu, const std::string& note) {
   std::printf("[%zu/%zu] %s: ", i + 1, n, r.spec.name.c_str());
   if (!r.error.empty()) {
     std::printf("ERROR %s\n", r.error.c_str());
@@ -120,6 +141,7 @@ void print_progress(size_t i, size_t n, const CaseResult& r, bool gpu) {
       std::printf("%s us per call (host clock) -> %.2f GFLOP/s (mean L %.0f)", format_us(us).c_str(),
                   us > 0 ? r.flop / us / 1e3 : 0.0, r.mean_len);
     }
+    if (!note.empty()) std::printf("; %s", note.c_str());
     if (r.verify.ran) std::printf("; verify %s", r.verify.ok ? "ok" : ("FAIL: " + r.verify.message).c_str());
     if (!r.graph_error.empty()) std::printf("; graph: %s", r.graph_error.c_str());
     std::printf("\n");
@@ -166,7 +188,12 @@ int main(int argc, char** argv) {
   app.add_flag("--no-ceilings", no_ceilings, "skip the copy-bandwidth and GEMM ceilings");
   app.add_flag("--cpu", opt.force_cpu, "use the CPU backend even where a Hopper GPU exists");
   app.add_option("--device", opt.device, "CUDA device index")->capture_default_str();
-  app.add_option("--reference", opt.reference_path, "reference JSON (default: bench/reference_h100.json, compiled in)");
+  std::vector<std::string> cards = compiled_reference_names();
+  cards.push_back("none");
+  app.add_option("--reference", opt.reference_path,
+                 "reference JSON file (default: the compiled-in bench/reference_<card>.json the GPU's name selects)");
+  app.add_option("--reference-card", opt.reference_card, "use this compiled-in reference table instead of the GPU's")
+      ->check(CLI::IsMember(cards));
   app.add_option("--l2-multiple", opt.l2_multiple, "rotate input sets until their footprint is this many L2 sizes")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -216,22 +243,11 @@ int main(int argc, char** argv) {
     } else {
       std::printf("flashmla_bench: CPU backend (--cpu)\n");
     }
-    // Only what the CPU backend finishes in reasonable time: the chosen cases up to --cpu-max-gflop,
-    // else a few small demo cases shaped like the GPU sets.
-    std::vector<Selected> small;
-    for (const Selected& s : selected) {
-      if (case_flops(s.spec) <= cpu_max_gflop * 1e9) small.push_back(s);
+    if (list_only) {
+      std::printf("flashmla_bench: the sets as defined; the CPU backend runs only cases of <= %.1f GFLOP\n", cpu_max_gflop);
+    } else {
+      selected = cpu_subset(selected, cpu_max_gflop, opt);
     }
-    if (small.empty()) {
-      for (const CaseSpec& c : cpu_demo_cases()) {
-        CaseSpec spec = with_dtype(c, opt.dtype);
-        if (filter_matches(spec.name, opt.case_filter)) small.push_back({spec, "cpu_demo"});
-      }
-      std::printf("flashmla_bench: the selected sets are too large for the CPU backend (> %.1f GFLOP a case); "
-                  "running %zu small demo case(s) instead\n",
-                  cpu_max_gflop, small.size());
-    }
-    selected = small;
     if (opt.verify) std::printf("flashmla_bench: --verify ignored: the CPU backend is the oracle\n");
     opt.verify = false;
   }
@@ -246,6 +262,12 @@ int main(int argc, char** argv) {
                 info.runtime_version);
   }
   std::printf("\n");
+  RunInfo run;
+  run.opt = opt;
+  run.info = info;
+  run.dtype = dtype;
+  run.reference = select_reference(opt, info);
+  std::printf("reference: %s\n", run.reference.describe().c_str());
   if (list_only) {
     for (const Selected& s : selected) {
       std::printf("  %-48s %-14s flop %.3g bytes %.3g mean L %.0f\n", s.spec.name.c_str(), s.set.c_str(),
@@ -255,7 +277,7 @@ int main(int argc, char** argv) {
   }
 
   // ---- ceilings ----
-  Ceilings ceil;
+  Ceilings& ceil = run.ceilings;
   if (gpu && opt.ceilings) {
     std::printf("measuring ceilings (device-to-device copy, bf16 GEMM 8192^3)...\n");
     std::fflush(stdout);
@@ -269,6 +291,7 @@ int main(int argc, char** argv) {
   std::vector<CaseResult> results;
   bool dead = false;
   for (size_t i = 0; i < selected.size(); ++i) {
+    std::fprintf(stderr, "[case %zu/%zu] %s\n", i + 1, selected.size(), selected[i].spec.name.c_str());
     CaseResult r;
     if (dead) {
       r.spec = selected[i].spec;
@@ -278,7 +301,7 @@ int main(int argc, char** argv) {
       dead = r.fatal;
     }
     r.set = selected[i].set;
-    print_progress(i, selected.size(), r, gpu);
+    print_progress(i, selected.size(), r, gpu, reference_note(run.reference, r));
     results.push_back(std::move(r));
   }
 
@@ -311,14 +334,9 @@ int main(int argc, char** argv) {
     if (!gpu) dir = ec ? fs::path(".") : exe_dir;
     path = (dir / (info.card_slug + "-" + utc_date() + (partial ? "-partial" : "") + ".json")).string();
   }
-  RunInfo run;
-  run.opt = opt;
-  run.info = info;
-  run.ceilings = ceil;
   run.commit = commit;
   run.commit_from_git = from_git;
   run.dirty = dirty;
-  run.dtype = dtype;
   const std::string err = write_results(path, run, results);
   if (err.empty()) {
     std::printf("results written to %s\n", path.c_str());

@@ -1,22 +1,20 @@
-// flashmla_bench — statistics, the reference table (PERF.md), the per-case JSON and the printed table.
+// flashmla_bench — statistics, the per-case JSON, the results file and the printed table (the reference
+// numbers, targets and verdicts they show come from reference.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "bench.h"
 #include "flashmla/flashmla.h"
+#include "reference.h"
 
 namespace flashmla::bench {
-
-extern const char* const kReferenceJson;  // reference_data.cpp (generated from reference_h100.json)
 
 using nlohmann::json;
 
@@ -80,140 +78,9 @@ std::string format_us(double us) {
   return buf;
 }
 
-// ---- reference ----------------------------------------------------------------------------------------
+// ---- results ----------------------------------------------------------------------------------------
 
 namespace {
-
-// The reference table; a broken file is reported once and treated as empty.
-json load_reference(const std::string& path) {
-  try {
-    if (path.empty()) return json::parse(kReferenceJson);
-    std::ifstream f(path);
-    if (!f) throw std::runtime_error("cannot open " + path);
-    return json::parse(f);
-  } catch (const std::exception& e) {
-    static bool told = false;
-    if (!told) std::fprintf(stderr, "flashmla_bench: reference not loaded (%s); continuing without it\n", e.what());
-    told = true;
-    return json::object();
-  }
-}
-json rows_of(const json& ref) { return ref.contains("rows") ? ref["rows"] : json::object(); }
-
-// The reference row of a case: exact name, or the bf16 row of an fp16 case.
-const json* reference_row(const json& rows, const std::string& name) {
-  if (!rows.is_object()) return nullptr;
-  auto it = rows.find(name);
-  if (it != rows.end()) return &*it;
-  const std::string fp16 = "_fp16";
-  if (name.size() > fp16.size() && name.compare(name.size() - fp16.size(), fp16.size(), fp16) == 0) {
-    it = rows.find(name.substr(0, name.size() - fp16.size()) + "_bf16");
-    if (it != rows.end()) return &*it;
-  }
-  return nullptr;
-}
-
-double num(const json& j, const char* key, double dflt = 0.0) {
-  auto it = j.find(key);
-  return (it != j.end() && it->is_number()) ? it->get<double>() : dflt;
-}
-
-struct PeerView {
-  bool has = false;
-  double best_peer_us = 0;      // as measured (the reference run's lengths)
-  double best_peer_us_adj = 0;  // scaled to this case's work when the reference's rate is known
-  double scale = 1.0;           // our work / reference work
-  bool scaled = false;
-  double flashmla_us = 0, fa3_us = 0;
-};
-
-PeerView peer_of(const json* row, const CaseResult& r) {
-  PeerView p;
-  if (!row) return p;
-  p.has = true;
-  p.flashmla_us = num(*row, "flashmla_us");
-  p.fa3_us = num(*row, "fa3_us");
-  double best = num(*row, "best_peer_us");
-  if (best <= 0) {
-    best = 1e300;
-    if (p.flashmla_us > 0) best = std::min(best, p.flashmla_us);
-    if (p.fa3_us > 0) best = std::min(best, p.fa3_us);
-    if (auto it = row->find("flashmla_us_alt"); it != row->end() && it->is_array()) {
-      for (const json& v : *it) best = std::min(best, v.get<double>());
-    }
-    if (best == 1e300) best = 0;
-  }
-  p.best_peer_us = best;
-  p.best_peer_us_adj = best;
-  // Varlen rows: the reference run drew its own lengths. Its rate x time gives its work; compare at ours.
-  const double tf = num(*row, "flashmla_tflops"), gb = num(*row, "flashmla_gbps");
-  if (p.flashmla_us > 0 && tf > 0 && r.flop > 0) {
-    p.scale = r.flop / (tf * 1e12 * p.flashmla_us * 1e-6);
-    p.scaled = true;
-  } else if (p.flashmla_us > 0 && gb > 0 && r.bytes > 0) {
-    p.scale = r.bytes / (gb * 1e9 * p.flashmla_us * 1e-6);
-    p.scaled = true;
-  }
-  if (p.scaled) p.best_peer_us_adj = best * p.scale;
-  return p;
-}
-
-struct TargetCheck {
-  std::string text;  // e.g. ">=640 TF"
-  bool evaluated = false;
-  bool met = false;
-  json j;
-};
-
-std::vector<TargetCheck> check_targets(const json* row, const CaseResult& r, const Ceilings& c, const PeerView& peer) {
-  std::vector<TargetCheck> out;
-  const double us = r.best_us();
-  if (us <= 0) return out;
-  const double tflops = r.flop / us / 1e6, gbps = r.bytes / us / 1e3;
-  char buf[64];
-  if (peer.has && peer.best_peer_us_adj > 0) {
-    TargetCheck t;
-    std::snprintf(buf, sizeof buf, "<=%s us", format_us(peer.best_peer_us_adj).c_str());
-    t.text = buf;
-    t.evaluated = true;
-    t.met = us <= peer.best_peer_us_adj;
-    t.j = {{"name", "beat_best_peer"}, {"target_us", peer.best_peer_us_adj}, {"value_us", us}, {"met", t.met}};
-    out.push_back(t);
-  }
-  if (!row) return out;
-  auto tg = row->find("targets");
-  if (tg == row->end() || !tg->is_object()) return out;
-  if (double v = num(*tg, "min_tflops"); v > 0) {
-    TargetCheck t;
-    std::snprintf(buf, sizeof buf, ">=%.0f TF", v);
-    t.text = buf;
-    t.evaluated = true;
-    t.met = tflops >= v;
-    t.j = {{"name", "min_tflops"}, {"target", v}, {"value", tflops}, {"met", t.met}};
-    out.push_back(t);
-  }
-  if (double v = num(*tg, "min_copy_ratio"); v > 0) {
-    TargetCheck t;
-    std::snprintf(buf, sizeof buf, ">=%.2f copy", v);
-    t.text = buf;
-    t.evaluated = c.copy_gbps > 0;
-    const double ratio = c.copy_gbps > 0 ? gbps / c.copy_gbps : 0.0;
-    t.met = t.evaluated && ratio >= v;
-    t.j = {{"name", "min_copy_ratio"}, {"target", v}, {"met", t.met}};
-    if (t.evaluated) t.j["value"] = ratio;
-    out.push_back(t);
-  }
-  if (double v = num(*tg, "max_us"); v > 0) {
-    TargetCheck t;
-    std::snprintf(buf, sizeof buf, "<=%.0f us", v);
-    t.text = buf;
-    t.evaluated = true;
-    t.met = us <= v;
-    t.j = {{"name", "max_us"}, {"target", v}, {"value", us}, {"met", t.met}};
-    out.push_back(t);
-  }
-  return out;
-}
 
 json samples_json(const Samples& s) {
   if (s.us.empty()) return nullptr;
@@ -222,7 +89,14 @@ json samples_json(const Samples& s) {
 
 std::string dtype_tag(DType t) { return t == DType::kFP16 ? "fp16" : "bf16"; }
 
-json case_json(const CaseResult& r, const Ceilings& c, const json& ref_rows) {
+std::string ratio_text(double x) {
+  if (x <= 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", x);
+  return buf;
+}
+
+json case_json(const CaseResult& r, const Ceilings& c, const Reference& reference) {
   const CaseSpec& s = r.spec;
   json j;
   j["name"] = s.name;
@@ -253,17 +127,18 @@ json case_json(const CaseResult& r, const Ceilings& c, const json& ref_rows) {
     if (c.gemm_tflops > 0) ratios["tflops_over_gemm"] = r.flop / us / 1e6 / c.gemm_tflops;
     j["ratios"] = ratios;
   }
-  const json* row = reference_row(ref_rows, s.name);
-  if (row) {
-    const PeerView p = peer_of(row, r);
-    json ref = *row;
-    ref["best_peer_us_at_our_work"] = p.best_peer_us_adj;
-    ref["work_scale"] = p.scale;
-    ref["work_scaled"] = p.scaled;
+  const CaseEval e = evaluate_case(reference, r, c);
+  if (e.row) {
+    json ref = *e.row;
+    ref["flashmla_us_at_our_work"] = e.flashmla_us;
+    ref["best_peer_us_at_our_work"] = e.best_peer_us;
+    ref["work_scale"] = e.work_scale;
+    ref["work_scaled"] = e.scaled;
     j["reference"] = ref;
-    if (us > 0 && p.best_peer_us_adj > 0) j["us_over_best_peer"] = us / p.best_peer_us_adj;
+    if (e.over_flashmla > 0) j["us_over_flashmla"] = e.over_flashmla;
+    if (e.over_best_peer > 0) j["us_over_best_peer"] = e.over_best_peer;
     json targets = json::array();
-    for (const TargetCheck& t : check_targets(row, r, c, p)) targets.push_back(t.j);
+    for (const TargetCheck& t : e.checks) targets.push_back(t.to_json());
     j["targets"] = targets;
   }
   if (r.verify.ran) {
@@ -289,7 +164,7 @@ std::string write_results(const std::string& path, const RunInfo& run, const std
   const MachineInfo& info = run.info;
   const Ceilings& ceil = run.ceilings;
   const bool gpu = info.backend == "cuda";
-  const json ref = load_reference(opt.reference_path);
+  const Reference& reference = run.reference;
   json out;
   out["tool"] = "flashmla_bench";
   out["flashmla_version"] = version();
@@ -322,13 +197,18 @@ std::string write_results(const std::string& path, const RunInfo& run, const std
   } else {
     out["ceilings"] = nullptr;
   }
-  out["reference"] = {{"source", ref.value("source", std::string())},
-                      {"card", ref.value("card", std::string())},
-                      {"ceilings", ref.contains("ceilings") ? ref["ceilings"] : json(nullptr)}};
-  const json rows = gpu ? rows_of(ref) : json::object();
+  const json table = reference.loaded() ? *reference.table : json::object();
+  out["reference"] = {{"name", reference.name},
+                      {"chosen", reference.describe()},
+                      {"source", table.value("source", std::string())},
+                      {"card", table.value("card", std::string())},
+                      {"ceilings", table.contains("ceilings") ? table["ceilings"] : json(nullptr)}};
   json cases = json::array();
-  for (const CaseResult& r : results) cases.push_back(case_json(r, ceil, rows));
+  for (const CaseResult& r : results) cases.push_back(case_json(r, ceil, reference));
   out["cases"] = cases;
+  json verdict_list = json::array();
+  for (const Verdict& v : verdicts(reference, results, ceil)) verdict_list.push_back(v.j);
+  out["verdicts"] = verdict_list;
   try {
     const std::filesystem::path p(path);
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
@@ -345,8 +225,7 @@ std::string write_results(const std::string& path, const RunInfo& run, const std
 void print_table(const RunInfo& run, const std::vector<CaseResult>& results) {
   const Ceilings& c = run.ceilings;
   const MachineInfo& info = run.info;
-  const json ref = load_reference(run.opt.reference_path);
-  const json rows = rows_of(ref);
+  const Reference& reference = run.reference;
   const bool gpu = info.backend == "cuda";
   size_t w = 4;
   for (const CaseResult& r : results) w = std::max(w, r.spec.name.size());
@@ -358,17 +237,16 @@ void print_table(const RunInfo& run, const std::vector<CaseResult>& results) {
     } else {
       std::printf("ceilings not measured");
     }
-    const std::string ref_card = ref.value("card", std::string());
-    std::printf("; reference: PERF.md on %s ==\n", ref_card.c_str());
+    std::printf("; reference: %s ==\n", reference.describe().c_str());
   } else {
     std::printf("== flashmla_bench: CPU backend (%s; %d threads), host clock; no ceilings, no reference ==\n",
                 info.cpu_reason.c_str(), info.host_threads);
   }
   // The CPU backend runs at GFLOP/s, not TFLOPS.
   const double flop_div = gpu ? 1e6 : 1e3;
-  std::printf("%-*s %9s %9s %6s %7s %6s %5s %5s | %8s %8s %6s  %-22s %s\n", static_cast<int>(w), "case", "eager_us",
-              "graph_us", "host", gpu ? "TFLOPS" : "GFLOP/s", "GB/s", "/copy", "/gemm", "ref_us", "peer_us", "t/peer", "targets",
-              "verify");
+  std::printf("%-*s %9s %9s %6s %7s %6s %5s %5s | %8s %6s %8s %6s  %-22s %s\n", static_cast<int>(w), "case",
+              "eager_us", "graph_us", "host", gpu ? "TFLOPS" : "GFLOP/s", "GB/s", "/copy", "/gemm", "ref_us", "t/fmla",
+              "peer_us", "t/peer", "targets", "verify");
   int met = 0, missed = 0, failed = 0;
   for (const CaseResult& r : results) {
     const double us = r.best_us();
@@ -380,26 +258,17 @@ void print_table(const RunInfo& run, const std::vector<CaseResult>& results) {
       if (c.copy_gbps > 0) std::snprintf(rc, sizeof rc, "%.3f", r.bytes / us / 1e3 / c.copy_gbps);
       if (c.gemm_tflops > 0) std::snprintf(rg, sizeof rg, "%.3f", r.flop / us / 1e6 / c.gemm_tflops);
     }
-    const json* row = gpu ? reference_row(rows, r.spec.name) : nullptr;
-    std::string ref_us = "-", peer_us = "-", ratio = "-", targets;
-    if (row) {
-      const PeerView p = peer_of(row, r);
-      ref_us = format_us(p.flashmla_us);
-      peer_us = format_us(p.best_peer_us_adj) + (p.scaled ? "*" : "");
-      if (us > 0 && p.best_peer_us_adj > 0) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.3f", us / p.best_peer_us_adj);
-        ratio = buf;
-      }
-      for (const TargetCheck& t : check_targets(row, r, c, p)) {
-        if (t.j.value("name", "") == "beat_best_peer") {
-          (t.met ? met : missed)++;
-          continue;  // shown as t/peer
-        }
-        if (!targets.empty()) targets += ",";
-        targets += t.text + (t.evaluated ? (t.met ? ":ok" : ":NO") : ":?");
-        if (t.evaluated) (t.met ? met : missed)++;
-      }
+    const CaseEval e = evaluate_case(reference, r, c);
+    const std::string star = e.scaled ? "*" : "";
+    const std::string ref_us = e.flashmla_us > 0 ? format_us(e.flashmla_us) + star : "-";
+    const std::string peer_us = e.best_peer_us > 0 ? format_us(e.best_peer_us) + star : "-";
+    const std::string t_fmla = ratio_text(e.over_flashmla), t_peer = ratio_text(e.over_best_peer);
+    std::string targets;
+    for (const TargetCheck& t : e.checks) {
+      if (t.evaluated) (t.met ? met : missed)++;
+      if (t.id == "1a" || t.id == "1b") continue;  // shown as t/fmla and t/peer
+      if (!targets.empty()) targets += ",";
+      targets += t.text() + (t.evaluated ? (t.met ? ":ok" : ":NO") : ":?");
     }
     std::string verify = "-";
     if (r.verify.ran) {
@@ -415,11 +284,11 @@ void print_table(const RunInfo& run, const std::vector<CaseResult>& results) {
     // The eager / graph columns mark the better one with '<'.
     const std::string mark_e = (r.has_graph() && r.best_mode() == "eager") ? "<" : " ";
     const std::string mark_g = (r.has_eager() && r.best_mode() == "graph") ? "<" : " ";
-    std::printf("%-*s %8s%s %8s%s %6s %7s %6s %5s %5s | %8s %8s %6s  %-22s %s\n", static_cast<int>(w),
+    std::printf("%-*s %8s%s %8s%s %6s %7s %6s %5s %5s | %8s %6s %8s %6s  %-22s %s\n", static_cast<int>(w),
                 r.spec.name.c_str(), r.has_eager() ? format_us(r.eager.median()).c_str() : "-", mark_e.c_str(),
                 r.has_graph() ? format_us(r.graph.median()).c_str() : "-", mark_g.c_str(), host.c_str(), tf, gb, rc,
-                rg, ref_us.c_str(), peer_us.c_str(), ratio.c_str(), targets.empty() ? "-" : targets.c_str(),
-                verify.c_str());
+                rg, ref_us.c_str(), t_fmla.c_str(), peer_us.c_str(), t_peer.c_str(),
+                targets.empty() ? "-" : targets.c_str(), verify.c_str());
     if (!r.graph_error.empty()) std::printf("%-*s   graph: %s\n", static_cast<int>(w), "", r.graph_error.c_str());
   }
   // Worst verification errors over the cases.
@@ -443,9 +312,13 @@ void print_table(const RunInfo& run, const std::vector<CaseResult>& results) {
   if (gpu) {
     std::printf(
         "us = median per call; '<' marks the better of eager/graph, whose time gives TFLOPS, GB/s and the ratios.\n"
-        "host = wall time to enqueue one eager call. ref_us = DeepSeek FlashMLA (PERF.md); peer_us = the best of\n"
-        "FlashMLA and FA3 ('*': scaled to this case's work, the varlen draws differ); t/peer < 1 = faster.\n");
-    std::printf("targets: %d met, %d missed (beat-best-peer included); %d case(s) failed to run\n", met, missed, failed);
+        "host = wall time to enqueue one eager call. ref_us = DeepSeek FlashMLA, peer_us = the best of FlashMLA and\n"
+        "FA3 (the reference table; '*': scaled to this case's work, the varlen draws differ); t/fmla, t/peer = our\n"
+        "time over theirs (< 1 = faster).\n");
+    const std::vector<Verdict> vs = verdicts(reference, results, c);
+    if (!reference.loaded()) std::printf("no per-row targets: reference %s\n", reference.describe().c_str());
+    for (const Verdict& v : vs) std::printf("%s\n", v.line.c_str());
+    std::printf("targets: %d met, %d missed (all rows and targets 1a-4); %d case(s) failed to run\n", met, missed, failed);
   } else if (failed) {
     std::printf("%d case(s) failed to run\n", failed);
   }

@@ -21,7 +21,8 @@
 # Environment (defaults):
 #   FLASHMLA_BUILD_DIR=build/gpu               build directory (separate from build/release: other flags)
 #   FLASHMLA_SANITIZER_FILTER=<see below>      gtest filter of the sanitizer runs (keep it small: 10-100x slower)
-#   FLASHMLA_SANITIZER_TOOLS="memcheck racecheck"
+#   FLASHMLA_SANITIZER_TOOLS="memcheck racecheck initcheck synccheck"
+#   FLASHMLA_SANITIZER_FAMILIES="exe=filter ..."   the kernel families' GPU tests under the same tools
 #   FLASHMLA_SANITIZER_TIMEOUT=240             seconds per sanitizer run
 #   FLASHMLA_TEST_TIMEOUT=300                  seconds per ctest test
 #   FLASHMLA_GPU_TEST_JOBS=4                   ctest -j for the GPU tests
@@ -35,7 +36,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit 1
 
 SANITIZER_FILTER="${FLASHMLA_SANITIZER_FILTER:-*/b1_sq1_h126_hkv3_L65_*:*/b2_sq4_h63_hkv1_L140_*:*/b2_sq2_h64_hkv8_L1_*:GpuSchedule.*}"
-SANITIZER_TOOLS="${FLASHMLA_SANITIZER_TOOLS:-memcheck racecheck}"
+# Further GPU test executables of the kernel families, each with its own small filter ("exe=filter ...").
+SANITIZER_FAMILIES="${FLASHMLA_SANITIZER_FAMILIES-flashmla_merge_gpu_tests=*n4_b2_sq1_h4_dv512_bf16_nanlse:*n3_b2_sq1_h3_dv33_bf16_someempty_misaligned:*n4_b2_sq3_h5_dv512_fp32_someempty_strided flashmla_gpu_sparse_decode_tests=*v32_b4_sq1_h64_topk64_page64_garbage:*model1_b3_sq2_h16_topk100_page53:*v32_b3_sq2_h32_topk200_page64_len_allinvalid flashmla_sparse_prefill_gpu_tests=*d512_h1_topk1_sq48_skv3_invalid:*d512_h3_topk5_sq48_skv37_all}"
+SANITIZER_TOOLS="${FLASHMLA_SANITIZER_TOOLS:-memcheck racecheck initcheck synccheck}"
 SANITIZER_TIMEOUT="${FLASHMLA_SANITIZER_TIMEOUT:-240}"
 TEST_TIMEOUT="${FLASHMLA_TEST_TIMEOUT:-300}"
 GPU_TEST_JOBS="${FLASHMLA_GPU_TEST_JOBS:-4}"
@@ -207,21 +210,29 @@ do_sanitizer() {
   echo "filter: $SANITIZER_FILTER"
   echo "tests selected: $("$exe" --gtest_list_tests --gtest_filter="$SANITIZER_FILTER" | grep -c '^  ')"
   local san="" r t
+  # The dense suite with its filter, then each family's GPU executable with its own filter.
+  local runs=("flashmla_gpu_tests=$SANITIZER_FILTER")
+  for fam in $SANITIZER_FAMILIES; do runs+=("$fam"); done
   for tool in $SANITIZER_TOOLS; do
-    section "compute-sanitizer --tool $tool"
-    local extra=()
-    [ "$tool" = racecheck ] && extra=(--racecheck-report all)
-    t=$(now_s)
-    timeout "$SANITIZER_TIMEOUT" compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 99 --print-limit 50 \
-      "$exe" --gtest_filter="$SANITIZER_FILTER" --gtest_brief=1 2>&1
-    r=$?
-    case "$r" in
-      0) san="$san $tool:ok($(elapsed "$t")s)" ;;
-      124) san="$san $tool:TIMEOUT(${SANITIZER_TIMEOUT}s)"; rc=1 ;;
-      99) san="$san $tool:ERRORS"; rc=1 ;;
-      *) san="$san $tool:exit$r"; rc=1 ;;
-    esac
-    note "${san# }"
+    for run in "${runs[@]}"; do
+      local name="${run%%=*}" filter="${run#*=}"
+      local bin="$BUILD_DIR/tests/cpp/$name"
+      [ -x "$bin" ] || { echo "$bin not built: skipped"; san="$san $tool/$name:missing"; rc=1; continue; }
+      section "compute-sanitizer --tool $tool $name --gtest_filter=$filter"
+      local extra=()
+      [ "$tool" = racecheck ] && extra=(--racecheck-report all)
+      t=$(now_s)
+      timeout "$SANITIZER_TIMEOUT" compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 99 --print-limit 50 \
+        "$bin" --gtest_filter="$filter" --gtest_brief=1 2>&1
+      r=$?
+      case "$r" in
+        0) san="$san $tool/${name#flashmla_}:ok($(elapsed "$t")s)" ;;
+        124) san="$san $tool/${name#flashmla_}:TIMEOUT(${SANITIZER_TIMEOUT}s)"; rc=1 ;;
+        99) san="$san $tool/${name#flashmla_}:ERRORS"; rc=1 ;;
+        *) san="$san $tool/${name#flashmla_}:exit$r"; rc=1 ;;
+      esac
+      note "${san# }"
+    done
   done
   return "$rc"
 }

@@ -6,6 +6,7 @@
 #
 # System packages (Debian/Ubuntu, apt-get; sudo is used when not root): installed only when something
 # is missing, so a ready machine never touches apt (the GPU machines have no network and no apt).
+# clang + libclang-rt-dev are for scripts/sanitize.sh (test.sh skips that step where they are missing).
 # Python: $FLASHMLA_PYTHON if set; else <repo>/.venv if it has torch; else a python3 on PATH that
 # imports torch (the GPU machines); else a new venv at $FLASHMLA_VENV (default <repo>/.venv) with
 # torch==2.11.0 (the default PyPI wheel, ~3 GB), numpy, pytest, scikit-build-core, ninja (and cmake
@@ -51,6 +52,9 @@ check_system_packages() {
   check libbenchmark-dev have_file /usr/include/benchmark/benchmark.h /usr/local/include/benchmark/benchmark.h
   check nlohmann-json3-dev have_file /usr/include/nlohmann/json.hpp /usr/local/include/nlohmann/json.hpp
   check libcli11-dev have_file /usr/include/CLI/CLI.hpp /usr/local/include/CLI/CLI.hpp
+  # scripts/sanitize.sh (a step of test.sh): clang with its ASan / UBSan / libFuzzer runtimes.
+  check clang have_cmd clang++
+  check libclang-rt-dev have_file /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a
   [ "$with_python" = 1 ] && find_python
   if [ "$with_python" = 1 ] && [ -z "$FOUND_PY" ]; then
     # A venv will be made: it needs venv + ensurepip (Debian's python3-venv) and headers.

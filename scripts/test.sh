@@ -5,12 +5,16 @@
 #   3. ctest -L cpu, then ctest -L gpu        (GPU tests report "skipped" where no Hopper GPU exists)
 #   4. pip install --no-build-isolation .     (the flash_mla Python package, into the same Python)
 #   5. pytest -q tests/python
+#   6. scripts/consumer_test.sh               (install the build, build + run tests/consumer against it)
+#   7. scripts/sanitize.sh                    (ASan + UBSan CPU tests, then the libFuzzer target for
+#                                              $FLASHMLA_FUZZ_SECONDS s, default 120; needs clang)
 # Prints a summary with counts and per-step times; exits non-zero if any step failed.
 #
 # Environment: FLASHMLA_BUILD_DIR (default build/release), FLASHMLA_CMAKE_ARGS (extra configure
 # arguments), FLASHMLA_PYTHON (interpreter with torch), FLASHMLA_TEST_TIMEOUT (seconds per ctest test,
 # default 900), FLASHMLA_PIP_ARGS (extra pip install arguments, e.g. -C build-dir=/tmp/x),
-# FLASHMLA_SKIP_PYTHON=1 (C++ only: no torch, no pip install, no pytest).
+# FLASHMLA_SKIP_PYTHON=1 (C++ only: no torch, no pip install, no pytest), FLASHMLA_SKIP_SANITIZE=1 (no
+# step 7: it takes about 5 minutes on 2 cores).
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -118,6 +122,34 @@ else
     record "pip install" FAIL "$STEP_TIME" "see $STEP_LOG"
     record pytest skipped 0 "package not installed"
   fi
+fi
+
+# ---- 6. the installed package, used by an outside project -----------------------------------------
+if [ "$built" = 1 ]; then
+  if step consumer consumer bash "$ROOT/scripts/consumer_test.sh" "$BUILD_DIR"; then
+    record consumer ok "$STEP_TIME" "find_package(flashmla), one CPU decode checked"
+  else
+    record consumer FAIL "$STEP_TIME" "see $STEP_LOG"
+  fi
+else
+  record consumer skipped 0 "no build"
+fi
+
+# ---- 7. sanitizers: ASan + UBSan CPU tests, libFuzzer ---------------------------------------------
+if [ "${FLASHMLA_SKIP_SANITIZE:-0}" = 1 ]; then
+  record sanitize skipped 0 "FLASHMLA_SKIP_SANITIZE=1"
+else
+  step sanitize sanitize bash "$ROOT/scripts/sanitize.sh"
+  rc=$?
+  asan="$(grep -o 'ctest -L cpu[:A-Z ]*[0-9]* passed, [0-9]* failed' "$STEP_LOG" | tail -n1 | sed 's/.*: //')"
+  fuzz="$(grep -o '[0-9?]* calls fuzzed in [0-9.]* s, crashes: [0-9]*' "$STEP_LOG" | tail -n1 | sed 's/ in [0-9.]* s//')"
+  regr="$(grep -o 'regressions replayed: [0-9]*, failing: [0-9]*' "$STEP_LOG" | tail -n1)"
+  note="asan ${asan:-not run}; fuzz ${fuzz:-not run}; ${regr:-regressions not run}"
+  case "$rc" in
+    0) record sanitize ok "$STEP_TIME" "$note" ;;
+    77) record sanitize skipped "$STEP_TIME" "clang with ASan/UBSan/libFuzzer runtimes not installed" ;;
+    *) record sanitize FAIL "$STEP_TIME" "$note; see $STEP_LOG" ;;
+  esac
 fi
 
 # ---- summary -----------------------------------------------------------------------------------

@@ -16,7 +16,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "flashmla/merge.h"
 #include "flashmla/params.h"
+#include "flashmla/sparse_decode.h"
+#include "flashmla/sparse_prefill.h"
 #include "flashmla/status.h"
 #include "flashmla/types.h"
 

@@ -1,6 +1,7 @@
-"""Loads the op library (_flash_mla_ops.so) and registers the fake implementations of its ops.
+"""Loads the op library (_flash_mla_ops.so) and registers the fake implementations of the dense decode ops.
 
-The ops (schemas in python/csrc/torch_ops.cpp):
+Each operation family registers its own ops in python/csrc/ops_<family>.cpp and its fakes in its module
+(flash_mla/<family>.py). The dense decode ops (schemas in python/csrc/ops_decode.cpp):
 
     torch.ops.flash_mla.get_mla_metadata(cache_seqlens, num_q_rows_per_head_k, num_heads_k, s_q)
         -> (tile_scheduler_metadata int32 [P, 8], num_splits int32 [b + 1])
@@ -95,15 +96,31 @@ def _num_sm_parts(device: torch.device, num_q_rows_per_head_k: int, num_heads_k:
 
 @torch.library.register_fake("flash_mla::get_mla_metadata")
 def _get_mla_metadata_fake(cache_seqlens, num_q_rows_per_head_k, num_heads_k, s_q):
+    if cache_seqlens.dim() != 1:
+        raise ValueError(f"flash_mla.get_mla_metadata: cache_seqlens: expected rank 1 [b], got rank {cache_seqlens.dim()}")
     parts = _num_sm_parts(cache_seqlens.device, num_q_rows_per_head_k, num_heads_k, s_q)
     metadata = cache_seqlens.new_empty((parts, 8), dtype=torch.int32)
     num_splits = cache_seqlens.new_empty((cache_seqlens.shape[0] + 1,), dtype=torch.int32)
     return metadata, num_splits
 
 
+def check_one_device(op: str, ref_name: str, ref: torch.Tensor, **tensors) -> None:
+    """ValueError unless every given tensor is on ref's device.
+
+    The dispatcher picks the fake (meta) kernel as soon as ONE argument is a meta tensor, so a call that
+    mixes CPU and meta tensors would otherwise return uninitialised outputs without an error.
+    """
+    for name, t in tensors.items():
+        if t is not None and t.device != ref.device:
+            raise ValueError(f"{op}: {name}.device: expected {ref.device} (same as {ref_name}), got {t.device}")
+
+
 @torch.library.register_fake("flash_mla::decode")
 def _decode_fake(q, k_cache, block_table, cache_seqlens, head_dim_v, tile_scheduler_metadata, num_splits,
                  softmax_scale, causal):
+    check_one_device("flash_mla.decode", "q", q, k_cache=k_cache, block_table=block_table,
+                     cache_seqlens=cache_seqlens, tile_scheduler_metadata=tile_scheduler_metadata,
+                     num_splits=num_splits)
     torch._check(q.dim() == 4, lambda: f"flash_mla.decode: q must have 4 dimensions, got {q.dim()}")
     b, s_q, h_q, _ = q.shape
     out = q.new_empty((b, s_q, h_q, head_dim_v))

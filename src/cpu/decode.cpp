@@ -1,11 +1,11 @@
-// CPU backend: dense MLA decode computed directly from SPEC §1, in float64.
+// CPU backend: dense MLA decode computed directly from docs/spec.md §1, in float64.
 //
 // Work is cut into items (request, KV head, query token, group of query heads) run by a small pool of
 // std::threads pulling from an atomic counter, longest requests first. Every query head is computed by
 // exactly one item with the same sequence of operations whatever the grouping, so the result is
 // bit-identical for any thread count (FLASHMLA_CPU_THREADS overrides std::thread::hardware_concurrency()).
 //
-// The helpers in `detail` are shared with split_combine.cpp (declared again there).
+// The helpers in `detail` (cpu/attend.h) are shared with the testing library's split + combine replay.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/numerics.h"
+#include "cpu/attend.h"
 #include "cpu/cpu_backend.h"
 
 namespace flashmla::cpu::detail {
@@ -154,40 +155,6 @@ void attend(const DecodeArgs& args, const DecodeShape& shape, int32_t req, int32
   }
 }
 
-// Checks what decode() and decode_split_combine() read beyond the validated shapes: lengths
-// non-negative, block table long enough, every used page id inside the cache. Reads only the first
-// ceil(L / page_size) entries of each block-table row.
-Status check_pages(const DecodeArgs& args, const DecodeShape& shape) noexcept {
-  const auto* sl = static_cast<const int32_t*>(args.cache_seqlens.data);
-  const auto* bt = static_cast<const int32_t*>(args.block_table.data);
-  const int64_t ss = args.cache_seqlens.stride[0];
-  const int64_t* bs = args.block_table.stride;
-  const int32_t P = shape.page_size > 0 ? shape.page_size : 64;
-  for (int32_t i = 0; i < shape.batch; ++i) {
-    const int32_t L = sl[i * ss];
-    if (L < 0) {
-      return Status(StatusCode::kInvalidArgument,
-                    "cache_seqlens[" + std::to_string(i) + "] = " + std::to_string(L) + ": expected a length >= 0");
-    }
-    const int64_t n = (static_cast<int64_t>(L) + P - 1) / P;
-    if (n > shape.max_blocks_per_seq) {
-      return Status(StatusCode::kInvalidArgument,
-                    "block_table: request " + std::to_string(i) + " of length " + std::to_string(L) + " needs " +
-                        std::to_string(n) +
-                        " pages, but block_table.shape[1] = " + std::to_string(shape.max_blocks_per_seq));
-    }
-    for (int64_t pg = 0; pg < n; ++pg) {
-      const int32_t id = bt[i * bs[0] + pg * bs[1]];
-      if (id < 0 || id >= shape.num_blocks) {
-        return Status(StatusCode::kInvalidArgument, "block_table[" + std::to_string(i) + "][" + std::to_string(pg) +
-                                                        "] = " + std::to_string(id) + ": expected a page id in [0, " +
-                                                        std::to_string(shape.num_blocks) + ") (k_cache.shape[0])");
-      }
-    }
-  }
-  return Status::Ok();
-}
-
 // Keys visible to query token `token` of a request of length L: [0, limit).
 int64_t key_limit(int32_t L, int32_t token, int32_t s_q, bool causal) noexcept {
   int64_t limit = L;
@@ -205,11 +172,11 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) noexcept {
       return Status(StatusCode::kInvalidArgument,
                     std::string("q.dtype: expected bfloat16 or float16, got ") + dtype_name(shape.dtype));
     }
-    if (shape.h_kv <= 0 || shape.heads_per_kv <= 0 || shape.h_q != shape.h_kv * shape.heads_per_kv ||
+    if (shape.h_kv <= 0 || shape.heads_per_kv <= 0 ||
+        static_cast<int64_t>(shape.h_q) != static_cast<int64_t>(shape.h_kv) * shape.heads_per_kv ||
         shape.head_dim_v > shape.head_dim || shape.page_size <= 0) {
       return Status(StatusCode::kInternal, "cpu::decode: inconsistent DecodeShape");
     }
-    if (Status s = detail::check_pages(args, shape); !s.ok()) return s;
     if (shape.batch == 0 || shape.s_q == 0 || shape.h_q == 0) return Status::Ok();
 
     const auto* sl = static_cast<const int32_t*>(args.cache_seqlens.data);
@@ -223,15 +190,16 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) noexcept {
 
     // Head groups: at most 32 heads (keeps the float64 working set in cache), and enough groups that
     // every thread has work even for a single request.
+    // 64-bit throughout: b * h_kv * s_q and the head counts can approach 2^31.
     const int64_t base_items = static_cast<int64_t>(shape.batch) * shape.h_kv * shape.s_q;
     const int64_t threads = detail::num_threads();
-    int64_t groups = (hpk + 31) / 32;
+    int64_t groups = (static_cast<int64_t>(hpk) + 31) / 32;
     if (base_items * groups < 4 * threads) {
-      groups = std::min<int64_t>((4 * threads + base_items - 1) / base_items, (hpk + 3) / 4);
-      groups = std::max<int64_t>(groups, (hpk + 31) / 32);
+      groups = std::min<int64_t>((4 * threads + base_items - 1) / base_items, (static_cast<int64_t>(hpk) + 3) / 4);
+      groups = std::max<int64_t>(groups, (static_cast<int64_t>(hpk) + 31) / 32);
     }
-    const int32_t gsize = static_cast<int32_t>((hpk + groups - 1) / groups);
-    groups = (hpk + gsize - 1) / gsize;
+    const int32_t gsize = static_cast<int32_t>((static_cast<int64_t>(hpk) + groups - 1) / groups);
+    groups = (static_cast<int64_t>(hpk) + gsize - 1) / gsize;
 
     // Longest requests first (their items are the longest), so the pool ends evenly.
     std::vector<int32_t> order(shape.batch);
@@ -242,12 +210,12 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) noexcept {
     const bool ok = detail::parallel_for(base_items * groups, [&](int64_t item) {
       const int32_t i = order[item / per_req];
       int64_t rest = item % per_req;
-      const int32_t kvh = static_cast<int32_t>(rest / (shape.s_q * groups));
-      rest %= shape.s_q * groups;
+      const int32_t kvh = static_cast<int32_t>(rest / (static_cast<int64_t>(shape.s_q) * groups));
+      rest %= static_cast<int64_t>(shape.s_q) * groups;
       const int32_t j = static_cast<int32_t>(rest / groups);
       const int32_t g = static_cast<int32_t>(rest % groups);
       const int32_t hh0 = g * gsize;
-      const int32_t hh1 = std::min(hpk, hh0 + gsize);
+      const int32_t hh1 = static_cast<int32_t>(std::min<int64_t>(hpk, static_cast<int64_t>(hh0) + gsize));
       const int32_t h0 = kvh * hpk + hh0;
       const int32_t h1 = kvh * hpk + hh1;
       const int32_t nh = h1 - h0;

@@ -55,3 +55,24 @@ Status get_device_info(int32_t index, DeviceInfo* info) noexcept {
 }
 
 }  // namespace flashmla::gpu
+
+namespace flashmla::gpu {
+
+Status check_sm90_device(int32_t index, DeviceInfo* info_out) noexcept {
+  if (index < 0)
+    return Status(StatusCode::kInvalidArgument, "device_index: expected >= 0, got " + std::to_string(index),
+                  ErrorKind::kDevice);
+  DeviceInfo info;
+  Status st = get_device_info(index, &info);
+  if (!st.ok()) return st;
+  if (info.major != 9)
+    return Status(StatusCode::kNotSupported,
+                  "device cuda:" + std::to_string(index) +
+                      ": expected compute capability 9.x (sm_90: H100, H800, H200, H20), got " +
+                      std::to_string(info.major) + "." + std::to_string(info.minor),
+                  ErrorKind::kDevice);
+  if (info_out) *info_out = info;
+  return Status::Ok();
+}
+
+}  // namespace flashmla::gpu

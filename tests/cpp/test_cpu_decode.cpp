@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cases.h"
+#include "flashmla/flashmla.h"
 #include "common/numerics.h"
 #include "compare.h"
 #include "cpu/cpu_backend.h"
@@ -31,9 +32,10 @@ void PrintTo(const CaseSpec& spec, std::ostream* os) { *os << spec.name; }
 
 namespace {
 
+// Through the public entry point: validation, the registry, then the CPU variant.
 Status run_cpu(HostCase& c) {
   const CaseViews v = host_views(c);
-  return cpu::decode(make_decode_args(c.spec, v), make_decode_shape(c.spec, c.dims));
+  return flashmla::decode(make_decode_args(c.spec, v));
 }
 
 int64_t visible_keys(const HostCase& c, int32_t i, int32_t j) {

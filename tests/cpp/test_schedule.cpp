@@ -8,7 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "common/schedule_plan.h"
+#include "common/split_plan.h"
+#include "common/tile_map.h"
 #include "cases.h"
 #include "cpu/cpu_backend.h"
 
@@ -33,11 +34,11 @@ Schedule run_schedule(const std::vector<int32_t>& seqlens, int32_t parts) {
 // Checks every invariant; returns "" or a description of the first violation.
 std::string check_invariants(const std::vector<int32_t>& seqlens, int32_t parts, const Schedule& s) {
   const int32_t b = static_cast<int32_t>(seqlens.size());
-  auto pages = [&](int32_t i) { return plan::num_blocks_of(seqlens[i]); };
+  auto pages = [&](int32_t i) { return plan::dense_items(seqlens[i]); };
   int64_t total = 0;
   bool negative = false;
   for (int32_t L : seqlens) {
-    total += plan::request_cost(L);
+    total += plan::request_cost(plan::dense_items(L));
     negative = negative || L < 0;
   }
   const int64_t payload = plan::payload_of(total, parts);
@@ -90,9 +91,9 @@ std::string check_invariants(const std::vector<int32_t>& seqlens, int32_t parts,
       cur_page = pe;
       ++chunks_of[q];
       slots_of[q].push_back(slot);
-      cost += (pe - pb) + plan::kFixedOverheadBlocks;
+      cost += (pe - pb) + plan::kFixedOverheadItems;
     }
-    if (cost > payload + plan::kFixedOverheadBlocks) {
+    if (cost > payload + plan::kFixedOverheadItems) {
       return where + "balance bound: cost " + std::to_string(cost) + " > payload " + std::to_string(payload) + " + F";
     }
   }

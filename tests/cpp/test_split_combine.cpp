@@ -1,5 +1,5 @@
 // Splitting the KV sequence across partitions and merging the partial results with log-sum-exp
-// weights (cpu::decode_split_combine, the reference of the GPU path) equals the unsplit decode within
+// weights (test::decode_split_combine, the reference of the GPU path) equals the unsplit decode within
 // the project's tolerances, over many random batches and every partition count 1 .. 150.
 #include <gtest/gtest.h>
 
@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "cases.h"
-#include "common/schedule_plan.h"
+#include "common/split_plan.h"
+#include "common/tile_map.h"
 #include "compare.h"
 #include "cpu/cpu_backend.h"
+#include "split_combine.h"
 
 using namespace flashmla;
 using namespace flashmla::test;
@@ -43,7 +45,7 @@ Outcome split_vs_unsplit(const CaseSpec& spec, int32_t parts) {
   res.splits = ns[c.dims.batch] - c.dims.batch;
   poison_outputs(c);
   const Status st2 =
-      cpu::decode_split_combine(make_decode_args(c.spec, host_views(c)), shape, meta.data(), ns.data(), parts);
+      test::decode_split_combine(make_decode_args(c.spec, host_views(c)), shape, meta.data(), ns.data(), parts);
   if (!st2.ok()) {
     res.message = "split_combine: " + st2.message();
     return res;
@@ -115,16 +117,16 @@ TEST(SplitCombine, InconsistentMetadataIsReported) {
   ASSERT_EQ(meta, (std::vector<int32_t>{0, 0, 0, 4, 0, 9, 0, 0, 0, 4, 1, 2, 1, 9, 0, 0}));
   ASSERT_EQ(ns, (std::vector<int32_t>{0, 2, 3}));
   ASSERT_TRUE(
-      cpu::decode_split_combine(make_decode_args(c.spec, host_views(c)), shape, meta.data(), ns.data(), parts).ok());
+      test::decode_split_combine(make_decode_args(c.spec, host_views(c)), shape, meta.data(), ns.data(), parts).ok());
   // Two partitions claiming the same slot.
   std::vector<int32_t> bad = meta;
   bad[plan::kRecordInts + plan::kRecBeginSlot] = bad[plan::kRecBeginSlot];
   const Status st =
-      cpu::decode_split_combine(make_decode_args(c.spec, host_views(c)), shape, bad.data(), ns.data(), parts);
+      test::decode_split_combine(make_decode_args(c.spec, host_views(c)), shape, bad.data(), ns.data(), parts);
   EXPECT_EQ(st.code(), StatusCode::kInternal) << st.message();
   // A page range past the request's end.
   bad = meta;
   bad[plan::kRecEndBlock] = 100;
   EXPECT_FALSE(
-      cpu::decode_split_combine(make_decode_args(c.spec, host_views(c)), shape, bad.data(), ns.data(), parts).ok());
+      test::decode_split_combine(make_decode_args(c.spec, host_views(c)), shape, bad.data(), ns.data(), parts).ok());
 }

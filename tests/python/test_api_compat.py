@@ -35,7 +35,8 @@ def test_flash_mla_with_kvcache_signature():
     names = list(params)
     assert names == [
         "q", "k_cache", "block_table", "cache_seqlens", "head_dim_v", "tile_scheduler_metadata", "num_splits",
-        "softmax_scale", "causal", "is_fp8_kvcache", "indices",
+        "softmax_scale", "causal", "is_fp8_kvcache", "indices", "attn_sink", "extra_k_cache",
+        "extra_indices_in_kvcache", "topk_length", "extra_topk_length",
     ]
     for required in names[:7]:
         assert params[required].default is inspect.Parameter.empty, required
@@ -138,18 +139,16 @@ def test_gen2_num_heads_q():
     assert_close(out, lse, *reference(c))
 
 
-def test_gen2_fp8_and_topk_not_implemented():
+def test_gen2_dense_fp8_not_implemented_and_topk_gives_sched_meta():
     c = _case()
     with pytest.raises(NotImplementedError, match="FP8|fp8"):
         flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv, c.h_q, is_fp8_kvcache=True)
-    with pytest.raises(NotImplementedError, match="top-k|topk"):
-        flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv, c.h_q, topk=128)
+    # Sparse decode (topk given): the schedule is the lazy sched-meta object, as in the 2026-01 API.
+    meta, none = flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv, c.h_q, is_fp8_kvcache=True, topk=128)
+    assert isinstance(meta, flash_mla.FlashMLASchedMeta) and none is None
     md, ns = flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv)
-    with pytest.raises(NotImplementedError, match="fp8"):
+    with pytest.raises(NotImplementedError, match="fp8|FP8"):
         flash_mla.flash_mla_with_kvcache(c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, md, ns, is_fp8_kvcache=True)
-    indices = torch.zeros(c.b, c.s_q, 128, dtype=torch.int32)
-    with pytest.raises(NotImplementedError, match="indices"):
-        flash_mla.flash_mla_with_kvcache(c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, md, ns, indices=indices)
 
 
 # ---- generation 3 (2026-01) ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ def test_opcheck_decode():
     md, ns = flash_mla.get_mla_metadata(c.cache_seqlens, c.s_q * c.h_q // c.h_kv, c.h_kv)
     torch.library.opcheck(
         torch.ops.flash_mla.decode.default,
-        (c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, md, ns, -1.0, True),
+        (c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, md, ns, None, True),
     )
     torch.library.opcheck(
         torch.ops.flash_mla.decode.default,
@@ -31,7 +31,7 @@ def test_opcheck_decode_hkv2_fp16():
     c = _case(h_kv=2, dtype=torch.float16, causal=False)
     torch.library.opcheck(
         torch.ops.flash_mla.decode.default,
-        (c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, None, None, -1.0, False),
+        (c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, None, None, None, False),
     )
 
 

@@ -8,7 +8,8 @@
 //   kWarpsPerRow = 1 (many rows, a few splits each, e.g. b = 128): a warp per row, 8 rows per block.
 // It is launched as a programmatic dependent of the split kernel (pdl.cuh): its launch latency and
 // block scheduling overlap the split kernel's tail instead of following it.
-#include "kernels/common/combine.h"
+#include "common/workspace.h"
+#include "kernels/common/split_kv.h"
 #include "kernels/common/convert.cuh"
 #include "kernels/common/pdl.cuh"
 
@@ -129,6 +130,36 @@ cudaError_t launch(const CombineParams& p, cudaStream_t stream) {
 
 cudaError_t launch_combine(const CombineParams& p, bool fp16, cudaStream_t stream) {
   return fp16 ? launch<true>(p, stream) : launch<false>(p, stream);
+}
+
+}  // namespace flashmla::kernels
+
+namespace flashmla::kernels {
+
+size_t split_kv_workspace_bytes(const DecodeShape& s) {
+  return workspace_layout(s.batch, s.s_q, s.h_q, s.head_dim_v, s.num_sm_parts).total_bytes;
+}
+
+SplitKvOutputs make_split_kv_outputs(const DecodeArgs& a, const DecodeShape& s) {
+  const WorkspaceLayout ws = workspace_layout(s.batch, s.s_q, s.h_q, s.head_dim_v, s.num_sm_parts);
+  uint8_t* base = static_cast<uint8_t*>(a.workspace);
+  SplitKvOutputs o{};
+  o.batch = s.batch;
+  o.s_q = s.s_q;
+  o.h_q = s.h_q;
+  o.num_splits = static_cast<const int32_t*>(a.num_splits.data);
+  o.partial_o = reinterpret_cast<float*>(base + ws.partial_o_offset);
+  o.partial_lse = reinterpret_cast<float*>(base + ws.partial_lse_offset);
+  o.status = reinterpret_cast<int32_t*>(base + ws.status_offset);
+  o.out = a.out.data;
+  o.stride_o_b = a.out.stride[0];
+  o.stride_o_s = a.out.stride[1];
+  o.stride_o_h = a.out.stride[2];
+  o.lse = static_cast<float*>(a.lse.data);
+  o.stride_lse_b = a.lse.stride[0];
+  o.stride_lse_h = a.lse.stride[1];
+  o.stride_lse_s = a.lse.stride[2];
+  return o;
 }
 
 }  // namespace flashmla::kernels

@@ -1,11 +1,13 @@
 // Device-side split-KV scheduler: one CTA turns cache_seqlens into tile_scheduler_metadata and
-// num_splits with the formulas of src/common/schedule_plan.h -- the same ones the CPU twin
+// num_splits with the formulas of src/common/split_plan.h -- the same ones the CPU twin
 // (src/cpu/schedule.cpp) applies sequentially, so both produce identical records. No host sync:
 // the partition count is fixed on the host from shapes alone, the rest is computed here.
 #include <cuda_runtime.h>
 
-#include "common/schedule_plan.h"
+#include "common/split_plan.h"
+#include "common/tile_map.h"
 #include "kernels/cuda_util.h"
+#include "kernels/common/sched_meta.h"
 #include "kernels/gpu_backend.h"
 
 namespace flashmla::gpu {
@@ -54,7 +56,7 @@ __global__ void __launch_bounds__(kThreads) schedule_kernel(const int32_t* __res
   int64_t my_cost = 0;
   for (int i = threadIdx.x; i < batch; i += kThreads) {
     const int32_t L = seqlens[i];
-    my_cost += plan::request_cost(L);
+    my_cost += plan::request_cost(plan::dense_items(L));
     if (L < 0) any_negative = 1;
   }
   int64_t total = 0;
@@ -69,7 +71,7 @@ __global__ void __launch_bounds__(kThreads) schedule_kernel(const int32_t* __res
     r[plan::kRecEndReq] = -1;
     r[plan::kRecEndBlock] = 0;
     r[plan::kRecBeginSlot] = 0;
-    r[plan::kRecPayload] = static_cast<int32_t>(payload);
+    r[plan::kRecPayload] = plan::payload_field(payload);
     r[plan::kRecReserved] = 0;
     r[plan::kRecStatus] = (p == 0 && any_negative) ? plan::kStatusNegativeSeqlen : 0;
   }
@@ -82,21 +84,22 @@ __global__ void __launch_bounds__(kThreads) schedule_kernel(const int32_t* __res
   for (int base = 0; base < batch; base += kThreads) {
     const int i = base + threadIdx.x;
     const bool in = i < batch;
-    const int32_t L = in ? seqlens[i] : 0;
+    const int32_t n = in ? plan::dense_items(seqlens[i]) : 0;  // KV tiles of request i
     int64_t chunk_total = 0;
-    const int64_t start = start_carry + block_exclusive_scan<int64_t>(in ? plan::request_cost(L) : 0, &chunk_total, sums64);
+    const int64_t start = start_carry + block_exclusive_scan<int64_t>(in ? plan::request_cost(n) : 0, &chunk_total, sums64);
     const int32_t fp = plan::first_part(start, payload);
-    const int32_t lp = plan::last_part(start, L, payload);
+    const int32_t lp = plan::last_part(start, n, payload);
     const int32_t nsplit = in ? lp - fp + 1 : 0;
     int32_t split_total = 0;
     const int32_t slot0 = slot_carry + block_exclusive_scan<int32_t>(nsplit, &split_total, sums32);
     if (in) {
       num_splits[i + 1] = slot0 + nsplit;
-      const int32_t lp_prev = i > 0 ? plan::last_part(start - plan::request_cost(seqlens[i - 1]), seqlens[i - 1], payload) : -1;
-      const int32_t fp_next = i + 1 < batch ? plan::first_part(start + plan::request_cost(L), payload) : parts;
+      const int32_t lp_prev = i > 0 ? plan::last_part(start - plan::request_cost(plan::dense_items(seqlens[i - 1])),
+                                                      plan::dense_items(seqlens[i - 1]), payload) : -1;
+      const int32_t fp_next = i + 1 < batch ? plan::first_part(start + plan::request_cost(n), payload) : parts;
       for (int32_t p = fp; p <= lp; ++p) {
         int32_t bb, eb;
-        plan::chunk_of(start, L, payload, p, &bb, &eb);
+        plan::chunk_of(start, n, payload, p, &bb, &eb);
         int32_t* r = meta + p * plan::kRecordInts;
         if (p > fp || lp_prev < p) {
           r[plan::kRecBeginReq] = i;
@@ -116,12 +119,17 @@ __global__ void __launch_bounds__(kThreads) schedule_kernel(const int32_t* __res
 
 }  // namespace
 
-Status launch_schedule(const ScheduleArgs& args, int32_t batch) noexcept {
+Status supports_schedule(const ScheduleProblem& p) {
+  return check_sm90_device(p.args->cache_seqlens.device_index, nullptr);
+}
+
+Status run_schedule(const ScheduleProblem& p) {
+  const ScheduleArgs& args = *p.args;
   cudaStream_t stream = reinterpret_cast<cudaStream_t>(args.stream);
   DeviceGuard guard(args.cache_seqlens.device_index);
   cudaError_t err = guard.error();
   if (err == cudaSuccess) {
-    schedule_kernel<<<1, kThreads, 0, stream>>>(static_cast<const int32_t*>(args.cache_seqlens.data), batch,
+    schedule_kernel<<<1, kThreads, 0, stream>>>(static_cast<const int32_t*>(args.cache_seqlens.data), p.batch,
                                                 args.num_sm_parts, static_cast<int32_t*>(args.tile_scheduler_metadata.data),
                                                 static_cast<int32_t*>(args.num_splits.data));
     err = cudaGetLastError();

@@ -31,20 +31,20 @@ __device__ __forceinline__ void store_output(const DenseDecodeParams& p, const f
     const float inv = seen ? 1.0f / l[r] : 0.0f;
     const float lse = seen ? (m[r] + __log2f(l[r])) * kLn2 : (split ? kNegInf : -kNegInf);
     if (!split) {
-      uint16_t* dst = static_cast<uint16_t*>(p.out) + req * p.stride_o_b + rows[r].token * p.stride_o_s +
-                      rows[r].head * p.stride_o_h + c * (kHeadDimV / 2) + 2 * tq;
+      uint16_t* dst = static_cast<uint16_t*>(p.split.out) + req * p.split.stride_o_b + rows[r].token * p.split.stride_o_s +
+                      rows[r].head * p.split.stride_o_h + c * (kHeadDimV / 2) + 2 * tq;
 #pragma unroll
       for (int j = 0; j < 32; ++j)
         *reinterpret_cast<uint32_t*>(dst + 8 * j) = pack2<kFp16>(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
       if (c == 0 && tq == 0)
-        p.lse[req * p.stride_lse_b + rows[r].head * p.stride_lse_h + rows[r].token * p.stride_lse_s] = lse;
+        p.split.lse[req * p.split.stride_lse_b + rows[r].head * p.split.stride_lse_h + rows[r].token * p.split.stride_lse_s] = lse;
     } else {
       const int64_t row = (static_cast<int64_t>(slot) * p.s_q + rows[r].token) * p.h_q + rows[r].head;
-      float* dst = p.partial_o + row * kHeadDimV + c * (kHeadDimV / 2) + 2 * tq;
+      float* dst = p.split.partial_o + row * kHeadDimV + c * (kHeadDimV / 2) + 2 * tq;
 #pragma unroll
       for (int j = 0; j < 32; ++j)
         *reinterpret_cast<float2*>(dst + 8 * j) = make_float2(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
-      if (c == 0 && tq == 0) p.partial_lse[row] = lse;
+      if (c == 0 && tq == 0) p.split.partial_lse[row] = lse;
     }
   }
 }

@@ -38,7 +38,8 @@
 
 #include <cuda.h>
 
-#include "common/schedule_plan.h"
+#include "common/split_plan.h"
+#include "common/tile_map.h"
 #include "kernels/common/pdl.cuh"
 #include "kernels/sm90/decode_dense/config.h"
 #include "kernels/sm90/decode_dense/epilogue.cuh"
@@ -86,7 +87,7 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
   }
   uint32_t kcount = 0, chunk = 0;
   for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req, ++chunk) {
-    const int n = plan::num_blocks_of(p.seqlens[req]);
+    const int n = plan::dense_items(p.seqlens[req]);
     const int pb = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginBlock] : 0;
     const int pe = req == rec[plan::kRecEndReq] ? rec[plan::kRecEndBlock] : n;
     if (lane == 0) {
@@ -177,10 +178,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   bool bad = false;
   for (int i = threadIdx.x; i < p.batch; i += kThreads) {
     const int L = p.seqlens[i];
-    bad |= L < 0 || plan::num_blocks_of(L) > p.max_blocks;
+    bad |= L < 0 || plan::dense_items(L) > p.max_blocks;
   }
   bad = __syncthreads_or(bad);
-  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) *p.status = bad ? 1 : 0;
+  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) *p.split.status = bad ? 1 : 0;
   if (bad || rec[plan::kRecBeginReq] > rec[plan::kRecEndReq]) return;
 
   const uint32_t smem_q = ptx::smem_addr(smem + kSmemQ), smem_k = ptx::smem_addr(smem + kSmemK);
@@ -221,7 +222,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint32_t kcount = 0, chunk = 0, iter_global = 0;
   for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req, ++chunk) {
     const int L = p.seqlens[req];
-    const int n = plan::num_blocks_of(L);
+    const int n = plan::dense_items(L);
     const int pb = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginBlock] : 0;
     const int pe = req == rec[plan::kRecEndReq] ? rec[plan::kRecEndBlock] : n;
 
@@ -390,7 +391,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     lsum[1] = ptx::ld_shared_f32(row_l(r0 + 8)) + ptx::ld_shared_f32(row_l(kBlockM + r0 + 8));
     ptx::bar_sync(kBarEpilogue, 256);  // row_l is rewritten by the next chunk
 
-    const int ns0 = p.num_splits[req], ns1 = p.num_splits[req + 1];
+    const int ns0 = p.split.num_splits[req], ns1 = p.split.num_splits[req + 1];
     const int slot = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginSlot] : ns0;
     RowInfo rows[2];
     make_rows(rows, p, tile, kvh, r0, L);

@@ -3,7 +3,8 @@
 
 #include <cstdint>
 
-#include "common/schedule_plan.h"
+#include "common/tile_map.h"
+#include "kernels/common/split_kv.h"
 
 namespace flashmla::sm90::dense {
 
@@ -22,16 +23,9 @@ struct DenseDecodeParams {
   const int32_t* block_table;  // [b, max_blocks]
   int64_t stride_bt_b;
   const int32_t* seqlens;      // [b]
-  const int32_t* sched;        // [num_sm_parts, 8] (record layout: src/common/schedule_plan.h)
-  const int32_t* num_splits;   // [b + 1]
-
-  void* out;                   // [b, s_q, h_q, 512] requests with one split
-  int64_t stride_o_b, stride_o_s, stride_o_h;
-  float* lse;                  // [b, h_q, s_q]
-  int64_t stride_lse_b, stride_lse_h, stride_lse_s;
-  float* partial_o;            // [slots, s_q, h_q, 512] split chunks, normalised by their own sum
-  float* partial_lse;          // [slots, s_q, h_q] natural log, -inf = saw no key
-  int32_t* status;             // workspace word: 1 = invalid cache_seqlens, nothing was written
+  const int32_t* sched;        // [num_sm_parts, 8] (record layout: include/flashmla/decode.h)
+  // Outputs: whole requests to out/lse, split chunks to the workspace (shared with the combine kernel).
+  kernels::SplitKvOutputs split;
 };
 
 }  // namespace flashmla::sm90::dense
