@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sanitizer checks of the CPU code (a step of scripts/test.sh; about 5 minutes on 2 cores):
-#   1. asan: build/asan (clang, -DFLASHMLA_SANITIZE=address,undefined, CUDA off), flashmla_tests,
-#      ctest -L cpu: the CPU suites under ASan + UBSan (any report fails the test);
+#   1. asan: build/asan (clang, -DFLASHMLA_SANITIZE=address,undefined, CUDA off, no benchmark): the
+#      test executables (flashmla_tests, ...), ctest -L cpu: the CPU suites under ASan + UBSan (any
+#      report fails the test);
 #   2. fuzz: build/fuzz (clang + libFuzzer), tests/fuzz/fuzz_api: replays every input in
 #      tests/fuzz/regressions/ (one verdict each), then fuzzes for $FLASHMLA_FUZZ_SECONDS seconds
 #      (default 120) from tests/fuzz/corpus; prints the calls fuzzed and the crashes found.
@@ -55,7 +56,7 @@ run_asan() {
   local t
   t=$(now_s)
   configure "$ASAN_DIR" -DFLASHMLA_BUILD_TESTS=ON &&
-    cmake --build "$ASAN_DIR" -j"$(num_jobs)" --target flashmla_tests || { log "asan: build FAILED"; return 1; }
+    cmake --build "$ASAN_DIR" -j"$(num_jobs)" || { log "asan: build FAILED"; return 1; }  # every cpu test binary
   log "asan: built in $(elapsed "$t") s"
   t=$(now_s)
   if ctest --test-dir "$ASAN_DIR" -L cpu -j"$(num_jobs)" --output-on-failure --timeout 900 >"$ASAN_DIR/ctest.log" 2>&1; then

@@ -26,6 +26,7 @@ SparseCaseSpec finish(SparseCaseSpec s) {
   if (s.sink == SinkKind::kPosInf) n += "_sinkposinf";
   if (s.sink == SinkKind::kNegInf) n += "_sinkneginf";
   if (s.strided) n += "_strided";
+  if (s.page_pad >= 0) n += "_pagepad" + std::to_string(s.page_pad);
   if (s.softmax_scale != 0.0f) n += "_scaled";
   s.name = n;
   s.seed = seed_of_name(n);
@@ -49,7 +50,7 @@ void make_pool(const SparseCaseSpec& s, int32_t d_qk, int32_t topk, int32_t page
   pool->page_size = page;
   const int64_t want_tokens = std::max<int64_t>(64, std::min<int64_t>(int64_t{4} * topk, 16384));
   pool->num_blocks = (want_tokens + page - 1) / page + 1;
-  pool->page_stride = int64_t{page} * bpt + (s.strided ? 48 : 0);
+  pool->page_stride = int64_t{page} * bpt + (s.page_pad >= 0 ? s.page_pad : (s.strided ? 48 : 0));
   pool->cache.assign(static_cast<size_t>(pool->num_blocks * pool->page_stride), 0xff);
   const int64_t num_tokens = pool->num_blocks * page;
 

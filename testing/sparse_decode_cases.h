@@ -34,6 +34,7 @@ struct SparseCaseSpec {
   bool all_invalid = false;         // every position of request 0 masked
   SinkKind sink = SinkKind::kNone;
   bool strided = false;             // padded q, indices and page strides
+  int32_t page_pad = -1;            // bytes added to every page stride; -1: 48 if strided, else 0
   float softmax_scale = 0.0f;       // 0: default
   std::string name;                 // filled by finish()
   uint64_t seed = 0;

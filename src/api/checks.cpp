@@ -86,13 +86,14 @@ Status check_device_known(const TensorView& v, const char* name) {
 }
 
 Status check_same_device(const TensorView& v, const char* name, const TensorView& ref, const char* ref_name) {
+  const bool known = v.device == DeviceType::kCPU || v.device == DeviceType::kCUDA;
+  if (known && v.device == ref.device && (!ref.is_cuda() || v.device_index == ref.device_index)) return Status::Ok();
+  // Formatted only on failure: this runs for every tensor of every call.
   const std::string want = cat(device_string(ref.device, ref.device_index), " (same as ", ref_name, ")");
-  if (v.device != DeviceType::kCPU && v.device != DeviceType::kCUDA)
+  if (!known)
     return invalid(cat(name, ".device"), want, cat("unknown device type (", static_cast<int32_t>(v.device), ")"),
                    ErrorKind::kDevice);
-  if (v.device != ref.device || (ref.is_cuda() && v.device_index != ref.device_index))
-    return invalid(cat(name, ".device"), want, device_string(v.device, v.device_index), ErrorKind::kDevice);
-  return Status::Ok();
+  return invalid(cat(name, ".device"), want, device_string(v.device, v.device_index), ErrorKind::kDevice);
 }
 
 Status check_sizes(const TensorView& v, const char* name, int64_t* lo_out, int64_t* hi_out) {

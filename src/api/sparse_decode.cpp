@@ -7,9 +7,9 @@
 // topk_length [b], attn_sink [h_q]; the extra pool likewise, extra_indices iff extra_k_cache,
 // extra_topk_length only with it; out [b, s_q, h_q, 512] bf16, lse [b, h_q, s_q] fp32); strides (q, out
 // last dim contiguous; cache rows contiguous with row stride bytes_per_token and page stride >= page *
-// bytes_per_token; CUDA: 16-byte aligned q rows and cache pages, even out strides); outputs not
-// overlapping themselves, each other or any input; softmax_scale. Index values are only checked in
-// debug mode: out-of-range ones are masked like -1.
+// bytes_per_token; CUDA: 16-byte aligned q rows, 8-byte aligned cache base and page stride, even out
+// strides); outputs not overlapping themselves, each other or any input; softmax_scale. Index values are
+// only checked in debug mode: out-of-range ones are masked like -1.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -32,6 +32,8 @@ namespace detail {
 namespace {
 
 using namespace checks;  // NOLINT: the primitives are this file's vocabulary
+
+constexpr int64_t kCacheAlignBytes = 8;  // CUDA: cache base and page stride (the kernel's smallest cp.async)
 
 // rank, device (same as q), dtype, sizes.
 Status check_view(const TensorView& v, const char* name, int32_t rank, const char* layout, DType dtype,
@@ -79,10 +81,13 @@ Status check_pool(const TensorView& cache, const char* cname, const TensorView& 
   if (page_stride < page_bytes)
     return invalid(cat(cname, ".stride[0]"), cat(">= ", page_bytes, " bytes (page_block_size * bytes_per_token)"),
                    cat(cache.stride[0]), ErrorKind::kStride);
-  if (cuda && page_stride % kBaseAlignBytes != 0)
-    return invalid(cat(cname, ".stride[0]"), cat("a multiple of ", kBaseAlignBytes, " bytes (16-byte gathers)"),
+  // CUDA gathers token rows in 16-byte pieces when base and page stride are 16-aligned, else in 8-byte
+  // pieces (e.g. MODEL1 pages of odd size: page * 584 bytes); rows are multiples of 16 (656, 576) or 8.
+  if (cuda && page_stride % kCacheAlignBytes != 0)
+    return invalid(cat(cname, ".stride[0]"),
+                   cat("a multiple of ", kCacheAlignBytes, " bytes (8-byte gathers of cache rows)"),
                    cat(cache.stride[0]), ErrorKind::kStride);
-  FLASHMLA_RETURN_IF_ERROR(check_pointer(cache, cname, cuda ? kBaseAlignBytes : 0, "16-byte gathers"));
+  FLASHMLA_RETURN_IF_ERROR(check_pointer(cache, cname, cuda ? kCacheAlignBytes : 0, "8-byte gathers"));
 
   FLASHMLA_RETURN_IF_ERROR(check_view(ind, iname, 3, "[b, s_q, topk]", DType::kInt32, q));
   FLASHMLA_RETURN_IF_ERROR(check_dim(ind, iname, 0, "b", q.shape[0], "b of q"));

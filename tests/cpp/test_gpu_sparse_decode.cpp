@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -136,6 +138,13 @@ std::vector<SparseCaseSpec> gpu_cases() {
     for (int h : {1, 8, 16, 32, 64, 128}) v.push_back(finish(spec(f, 2, 2, h, 64, 64)));
     for (int topk : {1, 7, 64, 2048}) v.push_back(finish(spec(f, 2, 1, 128, topk, 64)));
     for (int page : {1, 2, 53, 64, 69, 256}) v.push_back(finish(spec(f, 3, 2, 16, 100, page)));
+    // Page strides + 8 B: only 8-aligned (8-byte gathers) except MODEL1 page 53, whose padded stride
+    // 53 * 584 + 8 is 16-aligned again (16-byte gathers of an odd page).
+    for (int page : {2, 53, 64}) {
+      auto s = spec(f, 2, 2, 16, 100, page);
+      s.page_pad = 8;
+      v.push_back(finish(s));
+    }
     {
       auto s = spec(f, 4, 1, 64, 64, 64);
       s.garbage = true;
@@ -191,6 +200,22 @@ TEST(SparseGpuEdge, SqAbove65535) {
   run_case(finish(s));
 }
 
+// Page strides that are not a multiple of 8 bytes are rejected (the kernel's smallest gather is 8 B).
+TEST(SparseGpuEdge, RejectsPageStrideNotMultipleOf8) {
+  SPARSE_REQUIRE_SM90();
+  for (KvFormat f : {KvFormat::kSparseV32, KvFormat::kSparseModel1}) {
+    auto s = spec(f, 1, 1, 16, 16, 3);
+    s.page_pad = 4;
+    s = finish(s);
+    SparseHostCase c = make_sparse_case(s);
+    DeviceCopies dc(c);
+    const Status st = sparse_decode(make_sparse_args(c, dc.pointers(), DeviceType::kCUDA, 0));
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << s.name << ": " << st.message();
+    EXPECT_NE(st.message().find("k_cache.stride[0]: expected a multiple of 8 bytes"), std::string::npos)
+        << s.name << ": " << st.message();
+  }
+}
+
 TEST(SparseGpuEdge, DebugModePassesValidIndices) {
   SPARSE_REQUIRE_SM90();
   auto s = spec(KvFormat::kSparseModel1, 2, 2, 16, 64, 64);
@@ -209,6 +234,54 @@ TEST(SparseGpuEdge, DebugModeReportsGarbage) {
   const Status st = sparse_decode(a);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.message();
   EXPECT_NE(st.message().find("indices[0][0][5]"), std::string::npos) << st.message();
+}
+
+
+// Benchmark (not run by default): FLASHMLA_SD_BENCH=1 ./flashmla_gpu_sparse_decode_tests --gtest_filter='*Bench*'.
+// Times DeepSeek's sparse decode shapes (s_q 2, no holes) with CUDA events around back-to-back calls;
+// FLOP = 2 * h_q * attended tokens * (d_qk + 512). The generated pools hold at most 16k tokens per pool,
+// so the gathers hit L2 more than a production cache would: treat these as upper bounds of speed.
+TEST(SparseGpuBench, DeepSeekShapes) {
+  SPARSE_REQUIRE_SM90();
+  if (!std::getenv("FLASHMLA_SD_BENCH")) GTEST_SKIP() << "set FLASHMLA_SD_BENCH=1 to run the benchmark";
+  struct Shape {
+    KvFormat f;
+    int32_t b, s_q, h, topk, extra_topk, extra_page;
+  };
+  const Shape shapes[] = {
+      {KvFormat::kSparseV32, 2, 2, 128, 2048, 0, 64},     {KvFormat::kSparseV32, 64, 2, 128, 2048, 0, 64},
+      {KvFormat::kSparseV32, 128, 2, 128, 2048, 0, 64},   {KvFormat::kSparseV32, 128, 2, 64, 2048, 0, 64},
+      {KvFormat::kSparseV32, 128, 2, 32, 2048, 0, 64},    {KvFormat::kSparseV32, 128, 2, 16, 2048, 0, 64},
+      {KvFormat::kSparseModel1, 128, 2, 64, 128, 512, 64}, {KvFormat::kSparseModel1, 128, 2, 128, 128, 1024, 64},
+  };
+  for (const Shape& sh : shapes) {
+    SparseCaseSpec sp = spec(sh.f, sh.b, sh.s_q, sh.h, sh.topk, 64);
+    sp.holes = false;
+    sp.extra_topk = sh.extra_topk;
+    sp.extra_page_size = sh.extra_page;
+    sp = finish(sp);
+    SparseHostCase c = make_sparse_case(sp);
+    DeviceCopies dc(c);
+    SparseDecodeArgs a = make_sparse_args(c, dc.pointers(), DeviceType::kCUDA, 0);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(sparse_decode(a).ok());
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    constexpr int kIters = 20;
+    cudaEventRecord(e0);
+    for (int i = 0; i < kIters; ++i) sparse_decode(a);
+    cudaEventRecord(e1);
+    ASSERT_EQ(cudaEventSynchronize(e1), cudaSuccess);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    const double us = ms * 1e3 / kIters;
+    const double d_qk = sh.f == KvFormat::kSparseV32 ? 576 : 512;
+    const double flop = 2.0 * sh.h * double(sh.b) * sh.s_q * (sh.topk + sh.extra_topk) * (d_qk + 512);
+    std::printf("[ BENCH    ] {\"case\": \"%s\", \"us\": %.1f, \"tflops\": %.1f}\n", sp.name.c_str(), us,
+                flop / us * 1e-6);
+  }
 }
 
 }  // namespace

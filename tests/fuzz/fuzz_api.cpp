@@ -26,7 +26,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <new>
 #include <vector>
 
@@ -187,14 +186,15 @@ enum Reach { kFits, kInvalid, kTooBig };
 Reach reach(const TensorView& v, int64_t* lo, int64_t* hi) {
   *lo = *hi = 0;
   if (v.rank < 0 || v.rank > kMaxRank) return kInvalid;
-  __int128 l = 0, h = 0, numel = 1;
+  __int128 l = 0, h = 0;  // each term is saturated at 2^100, so that five of them cannot overflow
+  bool empty = false;
   for (int i = 0; i < v.rank; ++i) {
     if (v.shape[i] < 0) return kInvalid;
-    numel *= v.shape[i] < kArenaCap ? v.shape[i] : kArenaCap;
-    const __int128 off = static_cast<__int128>(v.shape[i] - 1) * v.stride[i];
-    (off < 0 ? l : h) += off;
+    empty |= v.shape[i] == 0;
+    const __int128 off = static_cast<__int128>(v.shape[i] - 1) * v.stride[i], sat = static_cast<__int128>(1) << 100;
+    (off < 0 ? l : h) += std::clamp(off, -sat, sat);
   }
-  if (numel == 0) return kFits;
+  if (empty) return kFits;
   const __int128 es = static_cast<__int128>(elem_size(v.dtype));
   if ((h + 1 - l) * es > kArenaCap) return kTooBig;
   *lo = static_cast<int64_t>(l * es);
@@ -212,9 +212,8 @@ template <class Fn>
 FUZZ_HOT void for_each_element(const TensorView& v, Fn&& fn) {
   int64_t lo, hi;
   if (v.data == nullptr || reach(v, &lo, &hi) != kFits || hi == lo) return;
-  __int128 numel = 1;
-  for (int i = 0; i < v.rank; ++i) numel *= v.shape[i];
-  if (numel > kArenaCap) return;
+  for (int64_t i = 0, numel = 1; i < v.rank; ++i)
+    if ((numel *= std::min(v.shape[i], kArenaCap + 1)) > kArenaCap) return;
   int64_t idx[kMaxRank] = {};
   const int64_t es = static_cast<int64_t>(elem_size(v.dtype));
   for (int64_t flat = 0;; ++flat) {
@@ -239,6 +238,10 @@ FUZZ_HOT T load(const TensorView& v, std::initializer_list<int64_t> index) {
 struct Problem {
   Slot t[kNumTensors];
   std::vector<Arena> arenas;
+
+  Problem() = default;
+  Problem(const Problem&) = delete;  // owns the arenas
+  Problem& operator=(const Problem&) = delete;
 
   // Places every view in memory: own arenas, aliases inside the aliased tensor's arena, nulls.
   void materialize() {
@@ -312,6 +315,10 @@ struct Problem {
   }
 };
 
+// a + b and -a without undefined behaviour (edge values include INT64_MIN and INT64_MAX).
+int64_t wrap_add(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b)); }
+int64_t wrap_neg(int64_t a) { return static_cast<int64_t>(uint64_t{0} - static_cast<uint64_t>(a)); }
+
 // One mutation of the views, decoded from the input.
 void mutate(Reader& r, Problem& p, int num_targets, const Tensor* targets) {
   Slot& s = p.t[targets[r.u8() % num_targets]];
@@ -322,8 +329,8 @@ void mutate(Reader& r, Problem& p, int num_targets, const Tensor* targets) {
     case 1: v.dtype = static_cast<DType>(static_cast<int32_t>(edge_value(r))); break;
     case 2: v.shape[d] = edge_value(r); break;
     case 3: v.stride[d] = edge_value(r); break;
-    case 4: v.shape[d] += static_cast<int64_t>(r.u8() % 5) - 2; break;
-    case 5: v.stride[d] = (r.u8() & 1) ? -v.stride[d] : v.stride[d] + static_cast<int64_t>(r.u8() % 7) - 3; break;
+    case 4: v.shape[d] = wrap_add(v.shape[d], r.u8() % 5 - 2); break;
+    case 5: v.stride[d] = (r.u8() & 1) ? wrap_neg(v.stride[d]) : wrap_add(v.stride[d], r.u8() % 7 - 3); break;
     case 6: s.mode = kNull; break;
     case 7:
       s.mode = kMisaligned;
@@ -346,7 +353,7 @@ void read_mutations(Reader& r, Problem& p, int num_targets, const Tensor* target
   for (int m = r.u8() % 4; m > 0; --m) mutate(r, p, num_targets, targets);
 }
 
-// Row-major strides, padded by `pad` elements per row of every non-last dimension when pad > 0.
+// Row-major strides; rows (the second-to-last dimension) padded by `pad` elements.
 TensorView view(DType dt, std::initializer_list<int64_t> shape, int64_t pad) {
   TensorView v = make_view(nullptr, dt, shape);
   for (int i = v.rank - 2; i >= 0; --i) v.stride[i] = v.stride[i + 1] * v.shape[i + 1] + pad * (i == v.rank - 2);
@@ -452,9 +459,13 @@ Work decode_work(const DecodeCase& c) {
       !fits(t[SL].v) || !fits(t[Q].v))
     return w;
   const TensorView &q = t[Q].v, &k = t[K].v;
-  const __int128 rows = std::max<__int128>(static_cast<__int128>(q.shape[1]) * q.shape[2], 1);
-  const __int128 row_elems = static_cast<__int128>(std::max<int64_t>(k.shape[2], 1)) * std::max<int64_t>(k.shape[3], 1);
-  const __int128 max_keys = static_cast<__int128>(std::max<int64_t>(t[BT].v.shape[1], 0)) * std::max<int64_t>(k.shape[1], 0);
+  auto mul = [](int64_t a, int64_t b) {  // saturated at 2^62: sizes of zero-stride views can be anything
+    const __int128 m = static_cast<__int128>(std::max<int64_t>(a, 0)) * std::max<int64_t>(b, 0);
+    return std::min<__int128>(m, int64_t{1} << 62);
+  };
+  const __int128 rows = std::max<__int128>(mul(q.shape[1], q.shape[2]), 1);
+  const __int128 row_elems = std::max<__int128>(mul(k.shape[2], k.shape[3]), 1);
+  const __int128 max_keys = mul(t[BT].v.shape[1], k.shape[1]);
   const int64_t n = std::min(t[SL].v.shape[0], q.shape[0]);
   for (int64_t i = 0; i < n && w.small(); ++i) {
     if (i > (int64_t{1} << 21)) w.ref = kWorkBudget + 1;  // far beyond any batch validation accepts
@@ -465,9 +476,9 @@ Work decode_work(const DecodeCase& c) {
   return w;
 }
 
-// Fills memory: NaN / garbage everywhere, the canary in outputs, then the designed index values and
-// finite values in q and in the cache rows the call may read.
-FUZZ_HOT void fill_decode(DecodeCase& c, bool fill_cache) {
+// Fills memory, first part: NaN / garbage everywhere, the canary in outputs, the designed values of
+// cache_seqlens and block_table.
+FUZZ_HOT void fill_indices(DecodeCase& c) {
   Problem& p = c.p;
   uint64_t s = c.seed;
   for (int i = 0; i < kNumTensors; ++i) {
@@ -498,6 +509,13 @@ FUZZ_HOT void fill_decode(DecodeCase& c, bool fill_cache) {
                             : static_cast<int32_t>(lcg(s) % 16 ? lcg(s) % nb : lcg(s));
       std::memcpy(e, &v, 4);
     });
+}
+
+// Second part: finite values in q and, when `fill_cache`, in the cache rows below each length (found
+// through the block table as it is in memory).
+FUZZ_HOT void fill_values(DecodeCase& c, bool fill_cache) {
+  const Slot* t = c.p.t;
+  uint64_t s = c.seed ^ 0x9e3779b97f4a7c15ull;
   const DType dt = t[Q].v.dtype;
   if ((dt != DType::kBF16 && dt != DType::kFP16) || !is(t[Q], 4, dt)) return;
   const uint16_t* vals = values().bits[dt == DType::kFP16];
@@ -509,7 +527,7 @@ FUZZ_HOT void fill_decode(DecodeCase& c, bool fill_cache) {
     return;
   const int64_t page = k.shape[1];
   if (page < 1) return;
-  for (int64_t i = 0; i < std::min(sv.shape[0], bt.shape[0]); ++i) {
+  for (int64_t i = 0; i < std::min({sv.shape[0], bt.shape[0], t[Q].v.shape[0]}); ++i) {  // as decode_work
     const int64_t len = std::min<int64_t>(load<int32_t>(sv, {i}), bt.shape[1] * page);
     for (int64_t tok = 0; tok < len; ++tok) {
       const int64_t id = load<int32_t>(bt, {i, tok / page});
@@ -605,8 +623,9 @@ void fuzz_decode(Reader& r) {
   DecodeCase c;
   build_decode(r, c);
   // Too costly to run (or to check): only validation is compared, which reads at most the block table.
+  fill_indices(c);
   const bool small = decode_work(c).small();
-  fill_decode(c, small);
+  fill_values(c, small);
   DecodeArgs& a = c.args;
   a.q = c.p.t[Q].v, a.k_cache = c.p.t[K].v, a.block_table = c.p.t[BT].v, a.cache_seqlens = c.p.t[SL].v;
   a.tile_scheduler_metadata = c.p.t[MD].v, a.num_splits = c.p.t[NS].v, a.out = c.p.t[OUT].v, a.lse = c.p.t[LSE].v;
@@ -693,9 +712,10 @@ void fuzz_schedule(Reader& r) {
   const Tensor targets[] = {SL, MD, NS};
   read_mutations(r, p, 3, targets);
   a.num_sm_parts = (r.u8() == 255) ? static_cast<int32_t>(edge_value(r)) : static_cast<int32_t>(p.t[MD].v.shape[0]);
+  // The CPU scheduler is O(b x num_sm_parts): beyond the budget, null metadata (which must fail).
   if (p.t[SL].v.rank == 1 && p.t[MD].v.rank == 2 &&
       static_cast<__int128>(p.t[SL].v.shape[0]) * p.t[MD].v.shape[0] > kScheduleBudget)
-    return;  // the CPU scheduler is O(b x num_sm_parts)
+    p.t[MD].mode = kNull;
   p.materialize();
   uint64_t seed = b;
   for (int i : {SL, MD, NS}) {

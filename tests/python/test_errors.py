@@ -111,7 +111,7 @@ def test_decode_errors(name, changes, exc, words):
 def test_same_errors_through_the_op():
     c = _case()
     with pytest.raises(TypeError, match=r"q\.dtype"):
-        torch.ops.flash_mla.decode(c.q.float(), c.k_cache, c.block_table, c.cache_seqlens, 512, None, None, -1.0, False)
+        torch.ops.flash_mla.decode(c.q.float(), c.k_cache, c.block_table, c.cache_seqlens, 512, None, None, None, False)
 
 
 METADATA_ERRORS = [

@@ -272,7 +272,7 @@ def test_host_overhead(capsys):
     args = (c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, md, ns)
     gen1 = _host_us(lambda: f(*args, causal=True))
     op = torch.ops.flash_mla.decode.default
-    raw = _host_us(lambda: op(c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, md, ns, -1.0, True))
+    raw = _host_us(lambda: op(c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, md, ns, None, True))
     meta = _host_us(lambda: flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv))
     sched, _ = flash_mla.get_mla_metadata()
     gen3 = _host_us(lambda: f(c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, sched, None, causal=True))

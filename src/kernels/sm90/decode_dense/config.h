@@ -44,8 +44,8 @@ constexpr int kSmemRowM = kSmemP1 + kBoxBytes;                    // f32 [2][64]
 constexpr int kSmemRowScale = kSmemRowM + 2 * kBlockM * 4;        // f32 [2][64] O rescale factor of page A/B
 constexpr int kSmemRowL = kSmemRowScale + 2 * kBlockM * 4;        // f32 [2][64] row sums of each consumer
 constexpr int kSmemBars = kSmemRowL + 2 * kBlockM * 4;            // mbarriers
-// q_full, q_empty, k_full[stage][box] (18), k_empty[stage][group] (6)
-constexpr int kNumMbarriers = 2 + kStages * kKBoxes + kStages * kNumGroups;
+// q_full, q_empty, k_full[stage][box] (18), k_empty[stage][group] (6), epilogue row-sum exchange (1)
+constexpr int kNumMbarriers = 2 + kStages * kKBoxes + kStages * kNumGroups + 1;
 constexpr int kSmemBarBytes = 256;
 constexpr int kSmemUsed = kSmemBars + kSmemBarBytes;
 constexpr int kSmemAlignSlack = 1024;                             // dynamic smem base is only 16 B aligned
@@ -60,7 +60,7 @@ enum NamedBarrier : uint32_t {
   kBarP0Ready = 1,   // consumer 0 -> 1: P of page A, its max and rescale factor are in smem
   kBarP1Ready = 2,   // consumer 1 -> 0: same for page B
   kBarP0Free = 3,    // consumer 1 -> 0: done reading P of page A (and its max/scale)
-  kBarEpilogue = 4,  // both: row-sum exchange
+  kBarEpilogue = 4,  // both: row sums read, row_l may be rewritten
   kBarWg0 = 5,       // consumer 0 internal: V-tail zeroing done
   kBarWg1 = 6,       // consumer 1 internal
 };

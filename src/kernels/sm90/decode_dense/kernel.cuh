@@ -31,7 +31,7 @@
 //   boxes 4-7     consumer 1 after P_A V_A[:, 256:]  consumer 1 after P_B V_B[:, 256:]
 // so the next pair's loads start group by group while the current pair is still being consumed
 // (a whole-stage release would wait for both consumers' last P*V). Page A is free by mid-iteration,
-// page B only at the end of it. Budget: 2 x 9 full + 2 x 3 empty + 2 Q mbarriers = 208 B.
+// page B only at the end of it. Budget: 2 x 9 full + 2 x 3 empty + 2 Q + 1 epilogue mbarriers = 216 B.
 // Q is released (q_empty) after each consumer's last Q*K^T of the chunk, so the next chunk's Q load
 // overlaps the current chunk's tail.
 #pragma once
@@ -60,6 +60,8 @@ struct SmemBarriers {
   __device__ uint32_t k_empty(int s, int group) const {
     return base + 16 + 8 * (kStages * kKBoxes + s * kNumGroups + group);
   }
+  // The consumers' epilogue row-sum exchange (256 arrivals, one phase per chunk).
+  __device__ uint32_t epilogue() const { return base + 16 + 8 * (kStages * kKBoxes + kStages * kNumGroups); }
 };
 
 // One box group of a page into stage st: waits until the group's last reader released it (use > 0),
@@ -193,6 +195,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int b = 0; b < kKBoxes; ++b) ptx::mbar_init(bars.k_full(s, b), 1);
       for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_empty(s, g), 1);  // one releasing consumer
     }
+    ptx::mbar_init(bars.epilogue(), 256);  // every consumer thread
     ptx::fence_barrier_init();
   }
   __syncthreads();
@@ -386,7 +389,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       ptx::st_shared(row_l(c * kBlockM + r0), lsum[0]);
       ptx::st_shared(row_l(c * kBlockM + r0 + 8), lsum[1]);
     }
-    ptx::bar_sync(kBarEpilogue, 256);
+    // The stores -> other warpgroup's loads hand-off through an mbarrier (arrive = release, wait =
+    // acquire), one phase per chunk; compute-sanitizer racecheck reported the named-barrier version of
+    // this hand-off as a RAW hazard. The loads -> next chunk's stores direction keeps a named barrier.
+    ptx::mbar_arrive(bars.epilogue());
+    ptx::mbar_wait(bars.epilogue(), chunk & 1);
     lsum[0] = ptx::ld_shared_f32(row_l(r0)) + ptx::ld_shared_f32(row_l(kBlockM + r0));
     lsum[1] = ptx::ld_shared_f32(row_l(r0 + 8)) + ptx::ld_shared_f32(row_l(kBlockM + r0 + 8));
     ptx::bar_sync(kBarEpilogue, 256);  // row_l is rewritten by the next chunk

@@ -27,14 +27,15 @@ struct Plan {
   static constexpr int kKOffset = kQOffset + kHeadsPerCta * kRowBytes;
   static constexpr int kRawOffset = kKOffset + kTokensPerBlock * kRowBytes;
   static constexpr int kPOffset = kRawOffset + kTokensPerBlock * kRawRowBytes;
-  static constexpr int kTokPtrOffset = kPOffset + kHeadsPerCta * kPRowBytes;       // const uint8_t*[64] x 2
+  static constexpr int kPLoOffset = kPOffset + kHeadsPerCta * kPRowBytes;          // bf16 P - bf16(P), same rows
+  static constexpr int kTokPtrOffset = kPLoOffset + kHeadsPerCta * kPRowBytes;     // const uint8_t*[64] x 2
   static constexpr int kValidOffset = kTokPtrOffset + 2 * kTokensPerBlock * 8;      // int32 [2][64]
   static constexpr int kRedMaxOffset = kValidOffset + 2 * kTokensPerBlock * 4;      // float [2][64]
   static constexpr int kRedSumOffset = kRedMaxOffset + 2 * kHeadsPerCta * 4;        // float [2][64]
   static constexpr int kSmemBytes = kRedSumOffset + 2 * kHeadsPerCta * 4;
   static_assert(kSmemBytes <= kMaxSmemBytes, "shared-memory plan exceeds 227 KB");
   static_assert(kRowBytes % 16 == 0 && kRawRowBytes % 16 == 0 && kPRowBytes % 16 == 0, "16-byte rows");
-  static_assert(kKOffset % 128 == 0 && kRawOffset % 16 == 0 && kPOffset % 16 == 0 && kTokPtrOffset % 16 == 0,
+  static_assert(kKOffset % 128 == 0 && kRawOffset % 16 == 0 && kPOffset % 16 == 0 && kPLoOffset % 16 == 0 && kTokPtrOffset % 16 == 0,
                 "aligned regions");
   static constexpr int kQChunks = kDimQK * 2 / 16;                 // 16-byte pieces of a q row
   static constexpr int kNopeChunks = Fmt::kNopeDim / 16;           // 16 e4m3 per piece

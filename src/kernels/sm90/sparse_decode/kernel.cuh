@@ -9,12 +9,14 @@
 // of the CTA and value columns 256 (w / 4) ..+256:
 //   S  = Q K^T  rows 16 (w % 4), tokens 32 (w / 4) ..+32 of the block    (mma.sync m16n8k16, bf16 -> fp32)
 //   online softmax: row max exchanged with the partner warp (same rows, other tokens) through smem
-//   P  (bf16) written to smem so the partner sees all 64 tokens
-//   O += P V    rows 16 (w % 4), columns 256 (w / 4) ..+256                (128 fp32 accumulators / thread)
+//   P  written to smem as two bf16 tiles, hi = bf16(P) and lo = bf16(P - hi), so the partner sees all
+//      64 tokens and P V carries P to ~2^-17 (a single bf16 P fails out's 1e-3 for topk 3; split_bf16x2)
+//   O += P_hi V + P_lo V  rows 16 (w % 4), columns 256 (w / 4) ..+256      (128 fp32 accumulators / thread)
 // Per iteration (block j of 64 tokens):
 //   wait cp.async(j); sync | dequantize raw(j) -> K tile (bf16); threads 0..63 resolve block j+1's
 //   indices to token addresses (masked entries -> null, never dereferenced) | sync | cp.async raw(j+1)
-//   (zero-filled for masked tokens) | S, softmax, P | pair barrier | P V.
+//   (zero-filled for masked tokens; 16-byte pieces, or 8-byte ones for a pool whose base or page stride
+//   is only 8-aligned, e.g. MODEL1 with an odd page size) | S, softmax, P | pair barrier | P V.
 // So the gather of block j+1 overlaps the MMAs of block j; dequantization does not overlap the MMAs.
 //
 // Why mma.sync and not WGMMA: correctness first without a GPU to test on. mma.sync fragments are
@@ -22,8 +24,9 @@
 // swizzle or async-proxy fences, and let a warp own an arbitrary (16-row, 256-column) piece of O.
 // Its cost is about half of WGMMA's peak rate and ldmatrix traffic (docs/sparse_decode.md, estimates).
 //
-// Budgets: smem (config.h Plan) V32 203 KB, MODEL1 183 KB -> 1 CTA / SM; registers ~ 128 O + 16 S +
-// fragments: ptxas -v of both instantiations in docs/sparse_decode.md (no spills: -Werror).
+// Budgets: smem (config.h Plan) V32 207.5 KB, MODEL1 187.5 KB -> 1 CTA / SM; registers ~ 128 O + 16 S +
+// fragments: ptxas -v of both instantiations in docs/sparse_decode.md (no spills: -Werror). The P V
+// k-step loop is not unrolled: unrolled, ptxas hoists the P_lo / V fragments of 4 k-steps and spills.
 //
 // Masking: an index position counts iff pos < topk_length (clamped to [0, topk]) and 0 <= idx <
 // num_tokens; the check runs before the address is formed; masked tokens are zero-filled in smem and
@@ -78,30 +81,53 @@ __device__ __forceinline__ void resolve_block(const SparseDecodeParams& p, int64
   valid[t] = ptr != nullptr;
 }
 
-// All threads: cp.async of the raw bytes of the 64 tokens whose addresses tok_ptr holds.
+// One cp.async piece of kBytes (16: .cg, 8: .ca), zero-filled (nothing read) when src is null.
+template <int kBytes>
+__device__ __forceinline__ void cp_async_piece(uint32_t dst, const uint8_t* src, const void* dummy) {
+  static_assert(kBytes == 16 || kBytes == 8, "cp.async piece size");
+  if constexpr (kBytes == 16) ptx2::cp_async_16(dst, src ? src : dummy, src ? 16 : 0);
+  else ptx2::cp_async_8(dst, src ? src : dummy, src ? 8 : 0);
+}
+
+// All threads: cp.async of the raw bytes of the 64 tokens whose addresses tok_ptr holds, in pieces of
+// kPiece bytes: 16 when the pool's base and page stride are multiples of 16 (every token row then is:
+// 656 = 41 x 16, 576 = 36 x 16), else 8 (MODEL1 pages of odd size: page * 584 is only 8-aligned).
+// Both the raw smem rows and all in-row offsets are multiples of 16, so only the global side differs.
 template <class Fmt>
-__device__ __forceinline__ void issue_gather(const uint8_t* const* tok_ptr, uint32_t raw, const void* dummy, int tid) {
+constexpr int contiguous_row_bytes() {  // bytes of a token that are contiguous in the cache
+  if constexpr (Fmt::kFormat == KvFormat::kSparseModel1) return Fmt::kDataRowBytes;  // + a separate scale row
+  else return Fmt::kBytesPerToken;
+}
+template <class Fmt, int kPiece>
+__device__ __forceinline__ void gather_pieces(const uint8_t* const* tok_ptr, uint32_t raw, const void* dummy, int tid) {
   using P = Plan<Fmt>;
-  if constexpr (Fmt::kFormat == KvFormat::kSparseV32) {
-    constexpr int kPieces = Fmt::kBytesPerToken / 16;  // 41
-    for (int c = tid; c < kTokensPerBlock * kPieces; c += kThreads) {
-      const int t = c / kPieces, piece = c % kPieces;
-      const uint8_t* src = tok_ptr[t];
-      ptx2::cp_async_16(raw + t * P::kRawRowBytes + piece * 16, src ? src + piece * 16 : dummy, src ? 16 : 0);
-    }
-  } else {
-    constexpr int kPieces = Fmt::kDataRowBytes / 16 + 1;  // 36 data pieces + the 8-byte scale row
-    for (int c = tid; c < kTokensPerBlock * kPieces; c += kThreads) {
-      const int t = c / kPieces, piece = c % kPieces;
-      const uint8_t* src = tok_ptr[t];
-      if (piece < kPieces - 1) {
-        ptx2::cp_async_16(raw + t * P::kRawRowBytes + piece * 16, src ? src + piece * 16 : dummy, src ? 16 : 0);
-      } else {
-        const uint8_t* sc = tok_ptr[kTokensPerBlock + t];
-        ptx2::cp_async_8(raw + t * P::kRawRowBytes + Fmt::kDataRowBytes, src ? sc : dummy, src ? 8 : 0);
-      }
-    }
+  constexpr bool kModel1 = Fmt::kFormat == KvFormat::kSparseModel1;
+  constexpr int kRowBytes = contiguous_row_bytes<Fmt>();
+  static_assert(kRowBytes % kPiece == 0, "token rows split into whole pieces");
+  constexpr int kDataPieces = kRowBytes / kPiece;
+  constexpr int kPieces = kDataPieces + (kModel1 ? 1 : 0);  // MODEL1: + the 8-byte scale row
+  for (int c = tid; c < kTokensPerBlock * kPieces; c += kThreads) {
+    const int t = c / kPieces, piece = c % kPieces;
+    const uint8_t* src = tok_ptr[t];
+    const uint32_t dst = raw + t * P::kRawRowBytes + piece * kPiece;
+    if (piece < kDataPieces) cp_async_piece<kPiece>(dst, src ? src + piece * kPiece : nullptr, dummy);
+    else cp_async_piece<8>(dst, src ? tok_ptr[kTokensPerBlock + t] : nullptr, dummy);  // at kRowBytes
   }
+}
+template <class Fmt>
+__device__ __forceinline__ void issue_gather(const uint8_t* const* tok_ptr, uint32_t raw, const void* dummy, int tid,
+                                             bool narrow) {
+  if (narrow) gather_pieces<Fmt, 8>(tok_ptr, raw, dummy, tid);  // uniform branch: one pool per block
+  else gather_pieces<Fmt, 16>(tok_ptr, raw, dummy, tid);
+}
+
+// p (fp32, >= 0) -> hi = bf16(p), lo = bf16(p - hi) (p - hi is exact in fp32), for a pair of columns.
+// P V runs twice, with hi and lo: P is then carried to ~2^-17 relative instead of bf16's 2^-9. With a
+// single bf16 P, few keys of near-equal weight and values that cancel (e.g. topk 3, |v| ~ 1), the
+// rounding of P alone moves out by > 1e-3 (docs/sparse_decode.md, "Accuracy").
+__device__ __forceinline__ void split_bf16x2(float p0, float p1, uint32_t* hi, uint32_t* lo) {
+  *hi = ptx2::pack_bf16x2(p0, p1);
+  *lo = ptx2::pack_bf16x2(p0 - __uint_as_float(*hi << 16), p1 - __uint_as_float(*hi & 0xffff0000u));
 }
 
 // All threads: raw fp8 tokens -> bf16 K tile. NoPE pieces: 16 e4m3 -> 16 bf16 = bf16(e4m3 * scale)
@@ -190,7 +216,7 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
     if (tid < kTokensPerBlock)
       detail::resolve_block<Fmt>(p, b, s, 0, blocks_main, n_main, n_extra, tid, tok_ptr, valid);
     __syncthreads();
-    detail::issue_gather<Fmt>(tok_ptr, s_raw, p.q, tid);
+    detail::issue_gather<Fmt>(tok_ptr, s_raw, p.q, tid, p.pools[blocks_main > 0 ? 0 : 1].narrow);
   }
   ptx2::cp_async_commit();
 
@@ -209,7 +235,8 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
       detail::resolve_block<Fmt>(p, b, s, blk + 1, blocks_main, n_main, n_extra, tid, tok_ptr,
                                  valid + ((blk + 1) & 1) * kTokensPerBlock);
     __syncthreads();  // K tile ready, raw free, block blk + 1 resolved
-    if (blk + 1 < num_blocks) detail::issue_gather<Fmt>(tok_ptr, s_raw, p.q, tid);
+    if (blk + 1 < num_blocks)
+      detail::issue_gather<Fmt>(tok_ptr, s_raw, p.q, tid, p.pools[blk + 1 < blocks_main ? 0 : 1].narrow);
     ptx2::cp_async_commit();
 
     // ---- S = Q K^T: rows 16 rg.., tokens 32 half.. ----
@@ -264,6 +291,7 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
       l_run[r] *= alpha[r];
     }
     uint8_t* p_tile = smem + P::kPOffset;
+    uint8_t* p_lo_tile = smem + P::kPLoOffset;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const float p0 = ptx::ex2(sacc[j][0] - m_use[0]), p1 = ptx::ex2(sacc[j][1] - m_use[0]);
@@ -271,8 +299,13 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
       l_run[0] += p0 + p1;
       l_run[1] += p2 + p3;
       const int col = half * 32 + j * 8 + 2 * tq;
-      *reinterpret_cast<uint32_t*>(p_tile + row0 * P::kPRowBytes + col * 2) = ptx2::pack_bf16x2(p0, p1);
-      *reinterpret_cast<uint32_t*>(p_tile + (row0 + 8) * P::kPRowBytes + col * 2) = ptx2::pack_bf16x2(p2, p3);
+      uint32_t hi, lo;
+      detail::split_bf16x2(p0, p1, &hi, &lo);
+      *reinterpret_cast<uint32_t*>(p_tile + row0 * P::kPRowBytes + col * 2) = hi;
+      *reinterpret_cast<uint32_t*>(p_lo_tile + row0 * P::kPRowBytes + col * 2) = lo;
+      detail::split_bf16x2(p2, p3, &hi, &lo);
+      *reinterpret_cast<uint32_t*>(p_tile + (row0 + 8) * P::kPRowBytes + col * 2) = hi;
+      *reinterpret_cast<uint32_t*>(p_lo_tile + (row0 + 8) * P::kPRowBytes + col * 2) = lo;
     }
 #pragma unroll
     for (int j = 0; j < kHalfV / 8; ++j) {
@@ -287,16 +320,19 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
     const uint32_t pa_addr = s_p_tile + (rg * 16 + (lane & 15)) * P::kPRowBytes + (lane >> 4) * 16;
     const uint32_t v_addr =
         s_k_tile + ((lane & 7) + ((lane >> 3) & 1) * 8) * P::kRowBytes + (half * kHalfV + (lane >> 4) * 8) * 2;
-#pragma unroll
+#pragma unroll 1  // see Budgets: unrolling this loop spills
     for (int ks = 0; ks < kTokensPerBlock / 16; ++ks) {
-      uint32_t a[4];
+      uint32_t a[4], a_lo[4];
       ptx2::ldmatrix_x4(pa_addr + ks * 32, a);
+      ptx2::ldmatrix_x4(pa_addr + (P::kPLoOffset - P::kPOffset) + ks * 32, a_lo);
 #pragma unroll
       for (int np = 0; np < kHalfV / 16; ++np) {
         uint32_t v[4];
         ptx2::ldmatrix_x4_trans(v_addr + ks * 16 * P::kRowBytes + np * 32, v);
         ptx2::mma_bf16_16816(o[2 * np], a, v[0], v[1]);
         ptx2::mma_bf16_16816(o[2 * np + 1], a, v[2], v[3]);
+        ptx2::mma_bf16_16816(o[2 * np], a_lo, v[0], v[1]);
+        ptx2::mma_bf16_16816(o[2 * np + 1], a_lo, v[2], v[3]);
       }
     }
   }

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdint>
 
 #include "api/checks.h"
 #include "kernels/cuda_util.h"
@@ -21,6 +22,8 @@ PoolParams pool_params(const TensorView& cache, const TensorView& ind, const Ten
   pp.page_stride = d.page_stride;
   pp.num_tokens = d.num_tokens;
   pp.page_size = d.page_size;
+  // Validation guarantees 8-byte alignment; 16-byte pieces need base and page stride both 16-aligned.
+  pp.narrow = ((reinterpret_cast<uintptr_t>(cache.data) | static_cast<uintptr_t>(d.page_stride)) % 16) != 0;
   pp.topk = d.topk;
   pp.indices = static_cast<const int32_t*>(ind.data);
   pp.stride_indices_b = ind.stride[0];

@@ -8,9 +8,10 @@ namespace flashmla::sm90::sparse_decode {
 // One KV pool: the main cache (pools[0]) or the extra one (pools[1], topk 0 when absent).
 struct PoolParams {
   const uint8_t* cache;        // [num_blocks, page_size, 1, bytes_per_token] bytes
-  int64_t page_stride;         // bytes between pages
+  int64_t page_stride;         // bytes between pages (multiple of 8; cache 8-byte aligned)
   int64_t num_tokens;          // num_blocks * page_size: valid indices are [0, num_tokens)
   int32_t page_size;           // tokens per page (>= 1)
+  int32_t narrow;              // 1: cache or page_stride only 8-byte aligned -> 8-byte gathers; 0: 16-byte
   int32_t topk;                // indices.shape[2]; 0 = pool absent
   const int32_t* indices;      // [b, s_q, topk]
   int64_t stride_indices_b, stride_indices_s, stride_indices_k;
