@@ -69,7 +69,7 @@ struct CaseResult {
   std::string graph_error;
   VerifyResult verify;
 
-  // A result with the case's work (PERF.md formulas) filled in, nothing measured yet.
+  // A result with the case's work (docs/performance.md formulas) filled in, nothing measured yet.
   static CaseResult for_spec(const CaseSpec& spec);
 
   bool has_eager() const { return !eager.us.empty(); }
@@ -112,7 +112,7 @@ CaseResult run_cpu_case(const CaseSpec& spec, const Options& opt);
 std::vector<CaseSpec> cpu_demo_cases();
 
 // ---- the reference table (reference.cpp: bench/reference_<card>.json, compiled in) -------------------
-// PERF.md's numbers for one card. A run on a GPU uses --reference FILE, else --reference-card, else the
+// docs/performance.md's numbers for one card. A run on a GPU uses --reference FILE, else --reference-card, else the
 // table its card's name selects (H200: h200; H100, H800: h100); other cards and the CPU backend: none.
 struct Reference {
   std::string name;  // "h100", "h200" or the --reference file; empty: none

@@ -1,4 +1,4 @@
-// flashmla_bench — the benchmark CLI of flashmla (method and formulas: PERF.md).
+// flashmla_bench — the benchmark CLI of flashmla (method and formulas: docs/performance.md).
 //
 //   flashmla_bench --set all                       every bench set (compute, memory, latency, mtp)
 //   flashmla_bench --set latency,mtp --verify      two sets; each case also checked against the CPU backend
@@ -9,7 +9,7 @@
 // schedule computed once, then eager timing (CUDA events around --iters back-to-back decode() calls) and
 // graph timing (--iters calls captured in one graph, replayed), both rotating among input sets larger
 // than the L2 together; medians of --repeats samples. Ceilings (copy bandwidth, bf16 GEMM) are measured
-// in the same run, and PERF.md's reference numbers for the card (bench/reference_<card>.json) are printed
+// in the same run, and docs/performance.md's reference numbers for the card (bench/reference_<card>.json) are printed
 // next to the matching cases, with one verdict line per target at the end. Results go to a JSON file
 // (default bench/results/<card>-<date>.json); a table is printed last. "[case i/N] name" goes to stderr
 // before each case.
@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   std::string dtype = "bf16";
   bool no_ceilings = false, list_only = false;
   double cpu_max_gflop = 1.0;
-  CLI::App app{"flashmla_bench: MLA decode benchmark (PERF.md's method) with ceilings and reference numbers"};
+  CLI::App app{"flashmla_bench: MLA decode benchmark (docs/performance.md's method) with ceilings and reference numbers"};
   app.add_option("--set", set_args,
                  "case sets, comma-separated: compute, memory, latency, mtp, all (or any case_set name: "
                  "cpu_small, gpu_matrix, bench_*)")

@@ -1,4 +1,4 @@
-// flashmla_bench — the reference tables (PERF.md's numbers per card: bench/reference_<card>.json, compiled
+// flashmla_bench — the reference tables (docs/performance.md's numbers per card: bench/reference_<card>.json, compiled
 // in) and the targets: which table a run uses, each case's ratios and target checks, the run's verdicts.
 #include "reference.h"
 
@@ -18,7 +18,7 @@ using nlohmann::json;
 
 namespace {
 
-// PERF.md's dense targets in the order the verdicts print them. `key` names the limit in a row's
+// docs/performance.md's dense targets in the order the verdicts print them. `key` names the limit in a row's
 // "targets" object; 1a and 1b default to 1.00 where a row does not say (the H100 table).
 struct TargetDef {
   const char* id;
@@ -257,7 +257,7 @@ Verdict target_verdict(const TargetDef& d, const std::vector<std::pair<const Cas
   return v;
 }
 
-// Host overhead: the C++ enqueue time of one eager decode() call, against PERF.md's per-Python-call target.
+// Host overhead: the C++ enqueue time of one eager decode() call, against docs/performance.md's per-Python-call target.
 Verdict host_verdict(const Reference& ref, const std::vector<CaseResult>& results) {
   Verdict v;
   v.id = "host";
@@ -278,7 +278,7 @@ Verdict host_verdict(const Reference& ref, const std::vector<CaseResult>& result
   if (limit > 0) {
     const auto met = std::count_if(us.begin(), us.end(), [&](double x) { return x <= limit; });
     line += "; " + std::to_string(met) + "/" + std::to_string(us.size()) + " cases <= " + format_us(limit) +
-            " us (PERF.md's limit per eager Python call";
+            " us (docs/performance.md's limit per eager Python call";
     if (auto fm = host.find("flashmla_python_us"); fm != host.end() && fm->is_array() && fm->size() == 2) {
       line += fmt("; FlashMLA's Python call %.0f", (*fm)[0].get<double>()) + fmt("-%.0f us", (*fm)[1].get<double>());
     }

@@ -12,7 +12,7 @@
 
 namespace flashmla::bench {
 
-// One target of one case, PERF.md's numbering: "1a" time <= k x FlashMLA, "1b" time <= k x best peer,
+// One target of one case, docs/performance.md's numbering: "1a" time <= k x FlashMLA, "1b" time <= k x best peer,
 // "2" TFLOPS >= limit, "3" bandwidth / copy ceiling >= limit, "4" time <= limit µs.
 struct TargetCheck {
   std::string id;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The run command: set up, build, then run the benchmark.
-#   On a Hopper GPU (sm_90): flashmla_bench --set all (PERF.md's cases, ceilings, reference numbers);
+#   On a Hopper GPU (sm_90): flashmla_bench --set all (docs/performance.md's cases, ceilings, reference numbers);
 #   results in bench/results/<card>-<date>.json and a table at the end.
 #   Elsewhere: a small demo on the CPU backend (same CLI, host clock), saying so; its JSON stays in the
 #   build directory.

@@ -239,7 +239,7 @@ std::vector<CaseSpec> set_gpu_matrix() {
   return out;
 }
 
-// PERF.md tables: b = 128 varlen, h_kv = 1, bf16.
+// docs/performance.md tables: b = 128 varlen, h_kv = 1, bf16.
 std::vector<CaseSpec> set_bench_compute() {
   std::vector<CaseSpec> out;
   for (int32_t sk : {4096, 8192, 16384, 32768}) out.push_back(varlen_case(128, 1, 128, 1, sk, false, DType::kBF16));
@@ -545,7 +545,7 @@ DecodeShape make_decode_shape(const CaseSpec& spec, const CaseDims& d) {
   return s;
 }
 
-// ---- PERF.md formulas ----------------------------------------------------------------------------
+// ---- docs/performance.md formulas ----------------------------------------------------------------------------
 
 double mean_seqlen(const CaseSpec& s) {
   if (s.seqlens.empty()) return 0.0;

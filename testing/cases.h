@@ -1,7 +1,7 @@
 // Case definitions shared by the CPU tests, the GPU tests and the benchmark.
 //
 // A CaseSpec is a small, named description of one decode problem (batch, heads, lengths, flags, seed);
-// make_case() turns it into host buffers with the adversarial layout of ARCHITECTURE.md:
+// make_case() turns it into host buffers with the adversarial layout of docs/architecture.md:
 //   - q and every cache row a request may read hold clamp(randn / 10, -1, 1) in the case's dtype;
 //   - pages are handed out as a random permutation (shuffled across requests), and kSparePages extra
 //     pages exist that no request owns;
@@ -124,7 +124,7 @@ DecodeArgs make_decode_args(const CaseSpec& spec, const CaseViews& views);
 // The DecodeShape validation resolves for this case (num_sm_parts = 0, softmax_scale = 576^-0.5).
 DecodeShape make_decode_shape(const CaseSpec& spec, const CaseDims& dims);
 
-// ---- PERF.md formulas ----------------------------------------------------------------------------
+// ---- docs/performance.md formulas ----------------------------------------------------------------------------
 double mean_seqlen(const CaseSpec& spec);
 double case_flops(const CaseSpec& spec);  // b * h_q * s_q * mean_L * 2 * (576 + 512)
 double case_bytes(const CaseSpec& spec);  // b * (s_q*h_q*576*2 + mean_L*h_kv*576*2 + s_q*h_q*512*2)

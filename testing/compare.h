@@ -1,4 +1,4 @@
-// Layered tolerances, in one place (ARCHITECTURE.md "Tests"):
+// Layered tolerances, in one place (docs/architecture.md "Tests"):
 //   1. identical non-finite positions: NaN where the reference has NaN, +inf where it has +inf, ...;
 //   2. per element: |got - ref| < atol  OR  |got - ref| / |ref| < rtol;
 //   3. on the whole tensor (outputs only): 1 - 2 * sum(x*y) / (sum(x*x) + sum(y*y)) < max_cos_diff,

@@ -1,4 +1,4 @@
-// An independent, deliberately simple reference of SPEC §1, used only to check the CPU backend.
+// An independent, deliberately simple reference of docs/spec.md §1, used only to check the CPU backend.
 // Single-threaded, float64, two passes per row (max, then sums) over a "logical" unpaged
 // K[b][t][h_kv][576] that is first gathered from the case by following the block table for t < L only.
 #pragma once

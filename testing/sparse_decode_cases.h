@@ -1,6 +1,6 @@
 // Cases of the sparse FP8 decode (include/flashmla/sparse_decode.h), shared by the CPU and GPU tests.
 //
-// make_sparse_case() builds host buffers with the adversarial layout of ARCHITECTURE.md:
+// make_sparse_case() builds host buffers with the adversarial layout of docs/architecture.md:
 //   - every cache byte starts as 0xff (NaN as e4m3, fp32, bf16 and e8m0), page padding included; only
 //     the tokens that a COUNTED, in-range index position selects are then quantized from
 //     clamp(randn / 10, +-1) * 2^k (k per token in [-3, 3], exercising the scales);

@@ -1,6 +1,6 @@
 // Cases of the sparse prefill family (flash_mla_sparse_fwd), shared by its CPU and GPU tests.
 //
-// make_sparse_prefill_case() builds host buffers with the adversarial layout of ARCHITECTURE.md:
+// make_sparse_prefill_case() builds host buffers with the adversarial layout of docs/architecture.md:
 //   - q and every kv row that a VALID index position references hold clamp(randn / 10, -1, 1) (bf16);
 //   - every other kv row, and the padding channels of rows with a stride > d_qk, are NaN: the kernel
 //     must never read them (positions past topk_length point at such rows on purpose);

@@ -7,7 +7,7 @@
 On an sm_90 GPU every case is checked against a float64 PyTorch reference (computed on the GPU), then timed
 two ways: eager calls between CUDA events, and CUDA-graph replay (device time), rotating several input sets
 so that the 50 MB L2 cannot hold the KV cache. Host overhead is the wall time of un-synchronized eager calls
-/ calls. Formulas (docs: /PERF.md of the project): with mean_L the mean of cache_seqlens,
+/ calls. Formulas (docs: /docs/performance.md of the project): with mean_L the mean of cache_seqlens,
     FLOP  = b · h_q · s_q · mean_L · 2 · (576 + 512)
     bytes = b · (s_q · h_q · 576 · 2 + mean_L · h_kv · 576 · 2 + s_q · h_q · 512 · 2)
 TFLOPS and GB/s use the better of the eager and graph times.
@@ -51,7 +51,7 @@ class Spec:
                 f"{'_hkv' + str(self.h_kv) if self.h_kv != 1 else ''}{'_causal' if self.causal else ''}")
 
 
-# The cases of PERF.md (so numbers compare with the reference figures there).
+# The cases of docs/performance.md (so numbers compare with the reference figures there).
 GPU_CASES = [
     # compute-bound, h_q = 128
     *[Spec(128, sk, 128, s_q=1) for sk in (4096, 8192, 16384, 32768)],

@@ -1,4 +1,4 @@
-// The byte layouts of the two FP8 sparse KV-cache formats (SPEC §6), in one place, plus the scalar
+// The byte layouts of the two FP8 sparse KV-cache formats (docs/spec.md §6), in one place, plus the scalar
 // e4m3 / e8m0 codecs the CPU backend, the quantizer and the tests share. The sm90 kernel reads the
 // same constants (its loads are 16-byte vectors; conversion there is hardware cvt, see
 // kernels/sm90/sparse_decode/dequant.cuh).
@@ -78,7 +78,7 @@ static_assert(Model1::kRopeOffset == Model1::kNopeDim && Model1::kDataRowBytes =
                   Model1::kNumScales + 1 == Model1::kScaleRowBytes,
               "MODEL1 layout");
 
-// Format chosen by q's last dimension (SPEC §6); false if d_qk is neither.
+// Format chosen by q's last dimension (docs/spec.md §6); false if d_qk is neither.
 inline bool format_of_dim(int64_t d_qk, KvFormat* f) {
   if (d_qk == V32::kDimQK) { *f = KvFormat::kSparseV32; return true; }
   if (d_qk == Model1::kDimQK) { *f = KvFormat::kSparseModel1; return true; }

@@ -8,7 +8,7 @@
 
 namespace flashmla::cpu {
 
-// SPEC §6 computed directly: each selected token dequantized (common/kv_format.h rule, values rounded
+// docs/spec.md §6 computed directly: each selected token dequantized (common/kv_format.h rule, values rounded
 // to bf16 as the kernel sees them), scores, softmax and P·V in float64, multithreaded over (request,
 // query token). Reads only the cache rows of valid index positions; honours every stride of every
 // view; writes out (bf16, rounded once from float64) and lse. The problem must have passed validation.

@@ -212,7 +212,7 @@ struct E2E {
 };
 
 // Builds the inputs (shuffled pages, NaN in every cache row beyond each length and in a spare page),
-// runs flashmla::decode on the CPU and compares with a double-precision evaluation of SPEC §1.
+// runs flashmla::decode on the CPU and compares with a double-precision evaluation of docs/spec.md §1.
 void run_e2e(const E2E& e) {
   constexpr int64_t d = 576, dv = 512, page = 64;
   const int64_t b = e.b, s_q = e.s_q, h_q = e.h_q, h_kv = e.h_kv;

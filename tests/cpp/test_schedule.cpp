@@ -1,4 +1,4 @@
-// The CPU twin of the scheduler (src/cpu/schedule.cpp) against the invariants of SPEC §2 and the
+// The CPU twin of the scheduler (src/cpu/schedule.cpp) against the invariants of docs/spec.md §2 and the
 // plan of src/common/schedule_plan.h, over hand-checked examples and thousands of random batches.
 #include <gtest/gtest.h>
 

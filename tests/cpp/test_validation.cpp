@@ -1,4 +1,4 @@
-// Bad input (SPEC §5), table-driven. Every row of a table starts from the good CPU case (HostCase),
+// Bad input (docs/spec.md §5), table-driven. Every row of a table starts from the good CPU case (HostCase),
 // mutates one thing and names the outcome: StatusCode, ErrorKind and message fragments (the argument,
 // the expected value, the actual value). One parameterized test runs each table, so every row is its own
 // gtest (--gtest_filter='Validation/DecodeRows.*Overlap*'), and checks for every row:

@@ -1,5 +1,5 @@
 // libFuzzer target over the public C++ entry points, CPU backend: decode(), can_implement(),
-// compute_schedule(), query_num_sm_parts(), decode_workspace_size().
+// compute_schedule(), query_num_sm_parts(), decode_workspace_size(), make_view().
 //
 // The input is read front to back (little-endian; zeros past its end, so every prefix is a valid input
 // and tests/fuzz/make_seeds.py can write seeds): a mode byte, a small well-formed problem, then up to 3
@@ -781,6 +781,12 @@ void fuzz_queries(Reader& r) {
   const int32_t wb = w(), ws = w(), wh = w(), wd = w(), wp = w();
   const size_t bytes = decode_workspace_size(wb, ws, wh, wd, wp);
   if (wb < 0 || ws < 0 || wh < 0 || wd < 0 || wp < 0) FUZZ_CHECK(bytes == 0, "negative workspace arguments gave %zu", bytes);
+  // make_view() and numel() on any sizes (six: one more than kMaxRank): no overflow, positive strides.
+  const TensorView v = make_view(nullptr, DType::kBF16, {edge_value(r), edge_value(r), edge_value(r), edge_value(r),
+                                                         edge_value(r), edge_value(r)});
+  FUZZ_CHECK(v.rank == kMaxRank && v.numel() >= 0, "make_view gave rank %d, numel %lld", v.rank,
+             static_cast<long long>(v.numel()));
+  for (int i = 0; i < v.rank; ++i) FUZZ_CHECK(v.stride[i] >= 1, "make_view gave stride %lld", static_cast<long long>(v.stride[i]));
 }
 
 }  // namespace

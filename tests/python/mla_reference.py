@@ -1,6 +1,6 @@
 """Shared helpers of the Python tests: adversarial inputs, a plain-PyTorch float64 reference, tolerances.
 
-The reference follows SPEC §1 literally, one request at a time: gather the request's pages from the block
+The reference follows docs/spec.md §1 literally, one request at a time: gather the request's pages from the block
 table, keep its first L rows, scores = q · kᵀ · scale, the end-aligned causal mask, float64 softmax.
 A query row that sees no key gets out = 0 and lse = +inf.
 

@@ -1,4 +1,4 @@
-"""The three generations of DeepSeek FlashMLA's Python API, on CPU tensors (SPEC §3)."""
+"""The three generations of DeepSeek FlashMLA's Python API, on CPU tensors (docs/spec.md §3)."""
 
 import inspect
 

@@ -1,4 +1,4 @@
-"""The CPU backend (flash_mla on CPU tensors) against the plain-PyTorch float64 reference (SPEC §1)."""
+"""The CPU backend (flash_mla on CPU tensors) against the plain-PyTorch float64 reference (docs/spec.md §1)."""
 
 import pytest
 import torch

@@ -1,5 +1,5 @@
 """Bad arguments raise ValueError / TypeError / NotImplementedError naming the argument, the expected and
-the actual value; nothing crashes and the interpreter keeps working (SPEC §3, §5)."""
+the actual value; nothing crashes and the interpreter keeps working (docs/spec.md §3, §5)."""
 
 import subprocess
 import sys
