@@ -48,8 +48,6 @@ check_system_packages() {
   check ninja-build have_cmd ninja
   check cmake have_cmd cmake
   check libgtest-dev have_file /usr/include/gtest/gtest.h /usr/local/include/gtest/gtest.h
-  check libgmock-dev have_file /usr/include/gmock/gmock.h /usr/local/include/gmock/gmock.h
-  check libbenchmark-dev have_file /usr/include/benchmark/benchmark.h /usr/local/include/benchmark/benchmark.h
   check nlohmann-json3-dev have_file /usr/include/nlohmann/json.hpp /usr/local/include/nlohmann/json.hpp
   check libcli11-dev have_file /usr/include/CLI/CLI.hpp /usr/local/include/CLI/CLI.hpp
   # scripts/sanitize.sh (a step of test.sh): clang with its ASan / UBSan / libFuzzer runtimes.
