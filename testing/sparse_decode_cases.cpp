@@ -13,6 +13,17 @@
 
 namespace flashmla::test {
 
+SparseCaseSpec sparse_spec(KvFormat f, int32_t b, int32_t s_q, int32_t h, int32_t topk, int32_t page) {
+  SparseCaseSpec s;
+  s.format = f;
+  s.batch = b;
+  s.s_q = s_q;
+  s.h_q = h;
+  s.topk = topk;
+  s.page_size = page;
+  return s;
+}
+
 SparseCaseSpec finish(SparseCaseSpec s) {
   std::string n = s.format == KvFormat::kSparseV32 ? "v32" : "model1";
   n += "_b" + std::to_string(s.batch) + "_sq" + std::to_string(s.s_q) + "_h" + std::to_string(s.h_q) + "_topk" +

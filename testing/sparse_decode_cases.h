@@ -40,6 +40,8 @@ struct SparseCaseSpec {
   uint64_t seed = 0;
 };
 SparseCaseSpec finish(SparseCaseSpec s);  // fills name and seed
+// A spec with the given shape and every other field at its default.
+SparseCaseSpec sparse_spec(KvFormat f, int32_t b, int32_t s_q, int32_t h, int32_t topk, int32_t page);
 
 struct HostPool {
   std::vector<uint8_t> cache;      // num_blocks * page_stride bytes

@@ -217,14 +217,7 @@ void check_against_naive(SparseCaseSpec spec) {
 }
 
 SparseCaseSpec base(KvFormat f, int32_t b, int32_t s_q, int32_t h, int32_t topk, int32_t page) {
-  SparseCaseSpec s;
-  s.format = f;
-  s.batch = b;
-  s.s_q = s_q;
-  s.h_q = h;
-  s.topk = topk;
-  s.page_size = page;
-  return s;
+  return sparse_spec(f, b, s_q, h, topk, page);
 }
 
 class SparseOracle : public ::testing::TestWithParam<KvFormat> {};
