@@ -34,8 +34,9 @@ struct ScheduleArgs {
 
 // decode(): dense MLA decode over a paged KV cache (docs/spec.md §1).
 struct DecodeArgs {
-  TensorView q;              // [b, s_q, h_q, 576] bf16|fp16
-  TensorView k_cache;        // [num_blocks, page_size, h_kv, 576] same dtype as q; V = first 512 channels
+  TensorView q;              // [b, s_q, h_q, 576] bf16|fp16; float8_e4m3fn with an fp8 k_cache (§8)
+  TensorView k_cache;        // [num_blocks, page_size, h_kv, 576] same dtype as q, or float8_e4m3fn
+                             // (dense FP8, with q bf16 or e4m3); V = first 512 channels
                              // (page size: any >= 1 on the CPU backend, 64 for the sm90 kernel)
   TensorView block_table;    // int32 [b, max_blocks_per_seq]
   TensorView cache_seqlens;  // int32 [b]
@@ -47,7 +48,11 @@ struct DecodeArgs {
   TensorView tile_scheduler_metadata;  // int32 [num_sm_parts, 8]
   TensorView num_splits;               // int32 [b + 1]
 
-  TensorView out;  // [b, s_q, h_q, 512] same dtype as q, written
+  // Per-tensor FP8 scales (docs/spec.md §8): real value = stored x descale; finite and > 0.
+  TensorView descale_q;  // fp32 [1], only with an fp8 q (required then)
+  TensorView descale_k;  // fp32 [1], required with an fp8 k_cache
+
+  TensorView out;  // [b, s_q, h_q, 512] same dtype as q (bf16 for an fp8 q), written
   TensorView lse;  // float32 [b, h_q, s_q], written (natural log; +inf for rows that see no key)
 
   void* workspace = nullptr;  // device memory of at least decode_workspace_size() bytes (CUDA only)

@@ -18,4 +18,10 @@ namespace flashmla {
 Status quantize_kv_cache(KvFormat format, const TensorView& input, const TensorView& cache) noexcept;
 Status dequantize_kv_cache(KvFormat format, const TensorView& cache, const TensorView& output) noexcept;
 
+// Dense FP8 cache with one per-tensor scale (docs/spec.md §8), CPU tensors: input bf16 [num_blocks, page,
+// h_kv, 576] -> cache [same shape] float8_e4m3fn|uint8 (last dim contiguous), descale fp32 [1] written.
+// descale = amax / 448 over the whole tensor (1 if amax is 0); e4m3 = RNE(x / descale) saturated to
+// +-448, so that the real value is e4m3 x descale. NaN/inf inputs are rejected (the scale would be).
+Status quantize_dense_fp8(const TensorView& input, const TensorView& cache, const TensorView& descale) noexcept;
+
 }  // namespace flashmla

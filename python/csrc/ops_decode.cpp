@@ -5,6 +5,8 @@
 //   flash_mla::decode(Tensor q, Tensor k_cache, Tensor block_table, Tensor cache_seqlens,
 //                     int head_dim_v, Tensor? tile_scheduler_metadata, Tensor? num_splits,
 //                     float? softmax_scale, bool causal) -> (Tensor out, Tensor lse)
+//   flash_mla::decode_fp8(... same ..., Tensor? descale_q, Tensor? descale_k) -> (Tensor out, Tensor lse)
+//     (dense float8_e4m3fn cache, q bf16 or e4m3; out bf16 for an e4m3 q)
 //
 // Plus C functions for Python's ctypes: flash_mla_py_num_sm_parts() (the fake of get_mla_metadata gets
 // the number of SM partitions from the same formula without the dispatcher) and flash_mla_py_built_with_cuda().
@@ -62,15 +64,18 @@ std::tuple<at::Tensor, at::Tensor> get_mla_metadata(const at::Tensor& cache_seql
   return {std::move(metadata), std::move(num_splits)};
 }
 
-std::tuple<at::Tensor, at::Tensor> decode(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& block_table,
-                                          const at::Tensor& cache_seqlens, int64_t head_dim_v,
-                                          const std::optional<at::Tensor>& tile_scheduler_metadata,
-                                          const std::optional<at::Tensor>& num_splits, std::optional<double> softmax_scale,
-                                          bool causal) {
-  const char* op = kDecodeOp;
+// The body of both decode ops; descale_q / descale_k only for decode_fp8 (a dense e4m3 cache, §8).
+std::tuple<at::Tensor, at::Tensor> decode_impl(const char* op, const at::Tensor& q, const at::Tensor& k_cache,
+                                               const at::Tensor& block_table, const at::Tensor& cache_seqlens,
+                                               int64_t head_dim_v,
+                                               const std::optional<at::Tensor>& tile_scheduler_metadata,
+                                               const std::optional<at::Tensor>& num_splits,
+                                               std::optional<double> softmax_scale, bool causal,
+                                               const std::optional<at::Tensor>& descale_q,
+                                               const std::optional<at::Tensor>& descale_k) {
   flashmla::DecodeArgs args;
-  args.q = to_view(q, op, "q", "bfloat16 or float16");
-  args.k_cache = to_view(k_cache, op, "k_cache", "bfloat16 or float16 (the dtype of q)");
+  args.q = to_view(q, op, "q", "bfloat16, float16 or float8_e4m3fn");
+  args.k_cache = to_view(k_cache, op, "k_cache", "bfloat16 or float16 (the dtype of q) or float8_e4m3fn");
   args.block_table = to_view(block_table, op, "block_table", "int32");
   args.cache_seqlens = to_view(cache_seqlens, op, "cache_seqlens", "int32");
   TORCH_CHECK_VALUE(q.dim() == 4, op, ": q: expected rank 4 [b, s_q, h_q, ", flashmla::kHeadDimQK, "], got rank ",
@@ -90,6 +95,14 @@ std::tuple<at::Tensor, at::Tensor> decode(const at::Tensor& q, const at::Tensor&
   check_same_device(k_cache, dev, op, "k_cache", "q");
   check_same_device(block_table, dev, op, "block_table", "q");
   check_same_device(cache_seqlens, dev, op, "cache_seqlens", "q");
+  if (descale_q.has_value() && descale_q->defined()) {
+    check_same_device(*descale_q, dev, op, "descale_q", "q");
+    args.descale_q = to_view(*descale_q, op, "descale_q", "float32");
+  }
+  if (descale_k.has_value() && descale_k->defined()) {
+    check_same_device(*descale_k, dev, op, "descale_k", "q");
+    args.descale_k = to_view(*descale_k, op, "descale_k", "float32");
+  }
   const bool have_meta = tile_scheduler_metadata.has_value() && tile_scheduler_metadata->defined();
   const bool have_splits = num_splits.has_value() && num_splits->defined();
   if (have_meta) {
@@ -125,7 +138,8 @@ std::tuple<at::Tensor, at::Tensor> decode(const at::Tensor& q, const at::Tensor&
     args.workspace_bytes = bytes;
   }
 
-  at::Tensor out = new_empty({q.size(0), q.size(1), q.size(2), head_dim_v}, q.scalar_type(), dev);
+  const at::ScalarType out_dtype = q.scalar_type() == at::kFloat8_e4m3fn ? at::kBFloat16 : q.scalar_type();
+  at::Tensor out = new_empty({q.size(0), q.size(1), q.size(2), head_dim_v}, out_dtype, dev);
   at::Tensor lse = new_empty({q.size(0), q.size(2), q.size(1)}, at::kFloat, dev);
   args.out = output_view(out);
   args.lse = output_view(lse);
@@ -148,6 +162,27 @@ std::tuple<at::Tensor, at::Tensor> decode(const at::Tensor& q, const at::Tensor&
   args.debug_checks = debug_mode();
   check(flashmla::decode(args), op);
   return {std::move(out), std::move(lse)};
+}
+
+std::tuple<at::Tensor, at::Tensor> decode(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& block_table,
+                                          const at::Tensor& cache_seqlens, int64_t head_dim_v,
+                                          const std::optional<at::Tensor>& tile_scheduler_metadata,
+                                          const std::optional<at::Tensor>& num_splits, std::optional<double> softmax_scale,
+                                          bool causal) {
+  return decode_impl(kDecodeOp, q, k_cache, block_table, cache_seqlens, head_dim_v, tile_scheduler_metadata,
+                     num_splits, softmax_scale, causal, std::nullopt, std::nullopt);
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_fp8(const at::Tensor& q, const at::Tensor& k_cache,
+                                              const at::Tensor& block_table, const at::Tensor& cache_seqlens,
+                                              int64_t head_dim_v,
+                                              const std::optional<at::Tensor>& tile_scheduler_metadata,
+                                              const std::optional<at::Tensor>& num_splits,
+                                              std::optional<double> softmax_scale, bool causal,
+                                              const std::optional<at::Tensor>& descale_q,
+                                              const std::optional<at::Tensor>& descale_k) {
+  return decode_impl("flash_mla.decode_fp8", q, k_cache, block_table, cache_seqlens, head_dim_v,
+                     tile_scheduler_metadata, num_splits, softmax_scale, causal, descale_q, descale_k);
 }
 
 }  // namespace
@@ -185,11 +220,17 @@ TORCH_LIBRARY_FRAGMENT(flash_mla, m) {
   m.def("decode(Tensor q, Tensor k_cache, Tensor block_table, Tensor cache_seqlens, int head_dim_v, "
         "Tensor? tile_scheduler_metadata, Tensor? num_splits, float? softmax_scale, bool causal) "
         "-> (Tensor, Tensor)");
+  // Dense FP8 (e4m3) cache with per-tensor descales (§8): a separate op so that the hot bf16 schema and
+  // its positional callers stay unchanged.
+  m.def("decode_fp8(Tensor q, Tensor k_cache, Tensor block_table, Tensor cache_seqlens, int head_dim_v, "
+        "Tensor? tile_scheduler_metadata, Tensor? num_splits, float? softmax_scale, bool causal, "
+        "Tensor? descale_q, Tensor? descale_k) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(flash_mla, CPU, m) {
   m.impl("get_mla_metadata", &get_mla_metadata);
   m.impl("decode", &decode);
+  m.impl("decode_fp8", &decode_fp8);
 }
 
 // Registered in every build: without CUDA support the ops raise NotImplementedError for CUDA tensors
@@ -197,4 +238,5 @@ TORCH_LIBRARY_IMPL(flash_mla, CPU, m) {
 TORCH_LIBRARY_IMPL(flash_mla, CUDA, m) {
   m.impl("get_mla_metadata", &get_mla_metadata);
   m.impl("decode", &decode);
+  m.impl("decode_fp8", &decode_fp8);
 }

@@ -21,12 +21,14 @@ with fake implementations, so ``torch.compile`` traces them.
 """
 
 from . import _ops
-from .decode import FlashMLASchedMeta, flash_mla_with_kvcache, get_mla_metadata
+from .decode import (FlashMLASchedMeta, flash_mla_with_kvcache, flash_mla_with_kvcache_fp8, get_mla_metadata,
+                     get_mla_metadata_dense_fp8)
 from .sparse_prefill import flash_mla_sparse_fwd
 from .merge import merge_partial_attention
 from . import distributed, quant
 
 __version__ = "0.1.0"
 
-__all__ = ["FlashMLASchedMeta", "distributed", "flash_mla_sparse_fwd", "flash_mla_with_kvcache", "get_mla_metadata",
+__all__ = ["FlashMLASchedMeta", "distributed", "flash_mla_sparse_fwd", "flash_mla_with_kvcache", "flash_mla_with_kvcache_fp8",
+           "get_mla_metadata", "get_mla_metadata_dense_fp8",
            "merge_partial_attention", "quant", "__version__"]

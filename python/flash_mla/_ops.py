@@ -51,6 +51,7 @@ _lib = ctypes.CDLL(LIBRARY_PATH)  # the same handle torch opened; for flash_mla_
 
 get_mla_metadata = torch.ops.flash_mla.get_mla_metadata.default
 decode = torch.ops.flash_mla.decode.default
+decode_fp8 = torch.ops.flash_mla.decode_fp8.default  # dense float8_e4m3fn cache + per-tensor descales
 
 _num_sm_parts_c = _lib.flash_mla_py_num_sm_parts
 _num_sm_parts_c.restype = ctypes.c_int32
@@ -124,5 +125,19 @@ def _decode_fake(q, k_cache, block_table, cache_seqlens, head_dim_v, tile_schedu
     torch._check(q.dim() == 4, lambda: f"flash_mla.decode: q must have 4 dimensions, got {q.dim()}")
     b, s_q, h_q, _ = q.shape
     out = q.new_empty((b, s_q, h_q, head_dim_v))
+    lse = q.new_empty((b, h_q, s_q), dtype=torch.float32)
+    return out, lse
+
+
+@torch.library.register_fake("flash_mla::decode_fp8")
+def _decode_fp8_fake(q, k_cache, block_table, cache_seqlens, head_dim_v, tile_scheduler_metadata, num_splits,
+                     softmax_scale, causal, descale_q, descale_k):
+    check_one_device("flash_mla.decode_fp8", "q", q, k_cache=k_cache, block_table=block_table,
+                     cache_seqlens=cache_seqlens, tile_scheduler_metadata=tile_scheduler_metadata,
+                     num_splits=num_splits, descale_q=descale_q, descale_k=descale_k)
+    torch._check(q.dim() == 4, lambda: f"flash_mla.decode_fp8: q must have 4 dimensions, got {q.dim()}")
+    b, s_q, h_q, _ = q.shape
+    out_dtype = torch.bfloat16 if q.dtype == torch.float8_e4m3fn else q.dtype
+    out = q.new_empty((b, s_q, h_q, head_dim_v), dtype=out_dtype)
     lse = q.new_empty((b, h_q, s_q), dtype=torch.float32)
     return out, lse

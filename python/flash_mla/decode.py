@@ -23,10 +23,7 @@ _metadata = _ops.get_mla_metadata
 _decode_eager = _ops.decode._op
 _is_compiling = torch.compiler.is_compiling
 
-_FP8_MSG = (
-    "flash_mla: is_fp8_kvcache=True without indices (a dense FP8 KV cache) is not implemented yet; "
-    "sparse top-k decode over an FP8 cache is (pass indices)"
-)
+_decode_fp8 = _ops.decode_fp8
 
 
 def _require_tensor(op: str, name: str, value, optional: bool = False) -> None:
@@ -148,7 +145,7 @@ def get_mla_metadata(
         num_heads_k: h_kv.
         num_heads_q: h_q, optional; with it the schedule knows s_q exactly.
         is_fp8_kvcache, topk: with ``topk`` (sparse decode) the result is ``(sched_meta, None)`` as in the
-            2026-01 form; a dense FP8 cache (``is_fp8_kvcache`` without ``topk``) is not implemented yet.
+            2026-01 form; a dense FP8 cache (``is_fp8_kvcache`` without ``topk``) has the dense schedule.
 
     Returns:
         tile_scheduler_metadata: int32 [num_sm_parts, 8] on cache_seqlens' device.
@@ -171,8 +168,7 @@ def get_mla_metadata(
     if topk is not None:
         # Sparse decode (2025-09 form): its schedule is the lazy sched-meta object; the call computes it.
         return FlashMLASchedMeta(), None
-    if is_fp8_kvcache:
-        raise NotImplementedError(_FP8_MSG)
+    # A dense FP8 cache (is_fp8_kvcache without topk) uses the dense schedule.
     _require_tensor("get_mla_metadata", "cache_seqlens", cache_seqlens)
     s_q = 0
     if num_heads_q is not None:
@@ -239,7 +235,8 @@ def flash_mla_with_kvcache(
         return _sparse.sparse_decode(q, k_cache, indices, softmax_scale, attn_sink, extra_k_cache,
                                      extra_indices_in_kvcache, topk_length, extra_topk_length)
     if is_fp8_kvcache:
-        raise NotImplementedError(_FP8_MSG)
+        return flash_mla_with_kvcache_fp8(q, k_cache, block_table, cache_seqlens, head_dim_v, tile_scheduler_metadata,
+                                          num_splits, softmax_scale, causal)
     if softmax_scale is not None:
         _check_softmax_scale("flash_mla_with_kvcache", softmax_scale)
     _T = torch.Tensor
@@ -259,3 +256,44 @@ def flash_mla_with_kvcache(
         softmax_scale,
         causal,
     )
+
+
+def get_mla_metadata_dense_fp8(cache_seqlens: torch.Tensor, num_q_tokens_per_head_k: int, num_heads_k: int):
+    """vLLM's name: the split-KV schedule of a dense FP8 cache (the same schedule as the dense one)."""
+    return get_mla_metadata(cache_seqlens, num_q_tokens_per_head_k, num_heads_k)
+
+
+def flash_mla_with_kvcache_fp8(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    cache_seqlens: torch.Tensor,
+    head_dim_v: int,
+    tile_scheduler_metadata,
+    num_splits: Optional[torch.Tensor],
+    softmax_scale: Optional[float] = None,
+    causal: bool = False,
+    descale_q: Optional[torch.Tensor] = None,
+    descale_k: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Dense decode over an FP8 (float8_e4m3fn) KV cache with per-tensor scales (vLLM's API, docs/spec.md §8).
+
+    k_cache: [num_blocks, 64, h_kv, 576] float8_e4m3fn; q: [b, s_q, h_q, 576] bfloat16 or float8_e4m3fn.
+    descale_k: float32 [1], required (real value = stored * descale_k); descale_q: float32 [1], required iff q
+    is fp8 and rejected otherwise. Values must be finite and > 0. out is bfloat16 for an fp8 q (q's dtype
+    otherwise). Only the CPU backend runs this today: CUDA tensors raise NotImplementedError (no sm90 kernel).
+    Without descale_k (``flash_mla_with_kvcache(..., is_fp8_kvcache=True)``) a scale of 1 is assumed.
+    """
+    for name, value in (("q", q), ("k_cache", k_cache), ("block_table", block_table), ("cache_seqlens", cache_seqlens)):
+        _require_tensor("flash_mla_with_kvcache_fp8", name, value)
+    _require_tensor("flash_mla_with_kvcache_fp8", "descale_q", descale_q, optional=True)
+    _require_tensor("flash_mla_with_kvcache_fp8", "descale_k", descale_k, optional=True)
+    _check_softmax_scale("flash_mla_with_kvcache_fp8", softmax_scale)
+    if descale_k is None and k_cache.dtype == torch.float8_e4m3fn:
+        descale_k = torch.ones(1, dtype=torch.float32, device=k_cache.device)
+    if descale_q is None and q.dtype == torch.float8_e4m3fn:
+        descale_q = torch.ones(1, dtype=torch.float32, device=q.device)
+    if type(tile_scheduler_metadata) is FlashMLASchedMeta:
+        tile_scheduler_metadata, num_splits = tile_scheduler_metadata._resolve(q, k_cache, cache_seqlens, num_splits)
+    return _decode_fp8(q, k_cache, block_table, cache_seqlens, head_dim_v, tile_scheduler_metadata, num_splits,
+                       softmax_scale, causal, descale_q, descale_k)

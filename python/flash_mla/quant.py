@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["quantize_v32", "dequantize_v32", "quantize_model1", "dequantize_model1"]
+__all__ = ["quantize_v32", "dequantize_v32", "quantize_model1", "dequantize_model1", "quantize_dense_fp8"]
 
 
 def _check_latent(x: torch.Tensor, d_qk: int, fn: str) -> None:
@@ -106,3 +106,24 @@ def dequantize_model1(cache: torch.Tensor) -> torch.Tensor:
     nope = (fp8 * scale.unsqueeze(-1)).reshape(nb, page, 448).to(torch.bfloat16)
     rope = data[..., 448:].contiguous().view(torch.bfloat16)
     return torch.cat([nope, rope], dim=-1).reshape(nb, page, 1, 512)
+
+
+def quantize_dense_fp8(k_cache: torch.Tensor):
+    """Dense cache, one per-tensor scale (docs/spec.md §8): bf16 [nb, page, h_kv, 576] ->
+    (float8_e4m3fn [nb, page, h_kv, 576], descale float32 [1]) with descale = amax / 448 (1 if amax is 0)
+    and e4m3 = RNE(x / descale) saturated to +-448, so that real value = stored * descale (as the C++
+    quantize_dense_fp8)."""
+    if not isinstance(k_cache, torch.Tensor):
+        raise TypeError(f"quantize_dense_fp8: expected a torch.Tensor, got {type(k_cache).__name__}")
+    if k_cache.dtype != torch.bfloat16:
+        raise TypeError(f"quantize_dense_fp8: k_cache.dtype: expected torch.bfloat16, got {k_cache.dtype}")
+    if k_cache.dim() != 4 or k_cache.shape[3] != 576:
+        raise ValueError(f"quantize_dense_fp8: k_cache: expected shape [num_blocks, page, h_kv, 576], got {list(k_cache.shape)}")
+    xf = k_cache.float()
+    amax = xf.abs().amax() if xf.numel() else torch.zeros((), device=k_cache.device)
+    if not torch.isfinite(amax):
+        raise ValueError("quantize_dense_fp8: k_cache: expected finite values, got NaN or inf")
+    scale = amax / 448.0
+    scale = torch.where(scale >= torch.finfo(torch.float32).tiny, scale, torch.ones_like(scale)).reshape(1)
+    k_fp8 = (xf / scale).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
+    return k_fp8, scale.to(torch.float32)

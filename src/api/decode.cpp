@@ -72,6 +72,27 @@ Status check_cache_seqlens(const TensorView& v, const TensorView& ref, int64_t b
   return check_pointer(v, name);
 }
 
+// A per-tensor FP8 descale (docs/spec.md §8): fp32 [1] on q's device; on the host, finite and > 0.
+Status check_descale(const TensorView& v, const char* name, const TensorView& q, const char* why) {
+  if (!v.defined()) return invalid(name, cat("a float32 [1] tensor (", why, ")"), "none", ErrorKind::kPointer);
+  FLASHMLA_RETURN_IF_ERROR(check_rank(v, name, 1, "[1]"));
+  FLASHMLA_RETURN_IF_ERROR(check_same_device(v, name, q, "q"));
+  FLASHMLA_RETURN_IF_ERROR(check_dtype(v, name, DType::kFP32));
+  FLASHMLA_RETURN_IF_ERROR(check_sizes(v, name));
+  if (v.shape[0] != 1) return invalid(dim_name(name, 0, nullptr), "1", cat(v.shape[0]), ErrorKind::kShape);
+  FLASHMLA_RETURN_IF_ERROR(check_pointer(v, name));
+  if (!v.is_cuda()) {
+    const float x = *static_cast<const float*>(v.data);
+    if (!(std::isfinite(x) && x > 0.0f))
+      return invalid(cat(name, " value"), "a finite float > 0", cat(x), ErrorKind::kValue);
+  }
+  return Status::Ok();
+}
+Status reject_descale(const TensorView& v, const char* name, const char* why) {
+  if (v.defined()) return invalid(name, cat("none (", why, ")"), "a tensor", ErrorKind::kValue);
+  return Status::Ok();
+}
+
 KvFormat dense_format(DType t) {
   switch (t) {
     case DType::kFP16: return KvFormat::kDenseFP16;
@@ -155,8 +176,10 @@ Status validate_decode(const DecodeArgs& a, DecodeShape* out_shape) {
   FLASHMLA_RETURN_IF_ERROR(check_rank(q, "q", 4, "[b, s_q, h_q, 576]"));
   FLASHMLA_RETURN_IF_ERROR(check_device_known(q, "q"));
   const bool cuda = q.is_cuda();
-  if (q.dtype != DType::kBF16 && q.dtype != DType::kFP16)
-    return invalid("q.dtype", "bfloat16 or float16", dtype_string(q.dtype), ErrorKind::kType);
+  if (q.dtype != DType::kBF16 && q.dtype != DType::kFP16 && q.dtype != DType::kFP8E4M3)
+    return invalid("q.dtype", "bfloat16, float16 or float8_e4m3fn", dtype_string(q.dtype), ErrorKind::kType);
+  const bool fp8_q = q.dtype == DType::kFP8E4M3;
+  const DType out_dtype = fp8_q ? DType::kBF16 : q.dtype;
   FLASHMLA_RETURN_IF_ERROR(check_sizes(q, "q"));
   const int64_t b = q.shape[0], s_q = q.shape[1], h_q = q.shape[2], d = q.shape[3];
   if (b < 1 || b > kMaxBatch) return invalid(dim_name("q", 0, "b"), cat("1..", kMaxBatch), cat(b), ErrorKind::kShape);
@@ -174,7 +197,14 @@ Status validate_decode(const DecodeArgs& a, DecodeShape* out_shape) {
   // ---- k_cache ----
   FLASHMLA_RETURN_IF_ERROR(check_rank(k, "k_cache", 4, "[num_blocks, page_size, h_kv, 576]"));
   FLASHMLA_RETURN_IF_ERROR(check_same_device(k, "k_cache", q));
-  FLASHMLA_RETURN_IF_ERROR(check_dtype(k, "k_cache", q.dtype, "same as q"));
+  const bool fp8_k = k.dtype == DType::kFP8E4M3;
+  if (fp8_q && !fp8_k)
+    return invalid("k_cache.dtype", "float8_e4m3fn (an fp8 q needs an fp8 cache)", dtype_string(k.dtype),
+                   ErrorKind::kType);
+  if (!fp8_k) FLASHMLA_RETURN_IF_ERROR(check_dtype(k, "k_cache", q.dtype, "same as q"));
+  if (fp8_k && q.dtype != DType::kBF16 && !fp8_q)
+    return invalid("q.dtype", "bfloat16 or float8_e4m3fn (with a float8_e4m3fn k_cache)", dtype_string(q.dtype),
+                   ErrorKind::kType);
   FLASHMLA_RETURN_IF_ERROR(check_sizes(k, "k_cache"));
   const int64_t num_blocks = k.shape[0], page = k.shape[1], h_kv = k.shape[2];
   if (num_blocks < 1)
@@ -203,7 +233,7 @@ Status validate_decode(const DecodeArgs& a, DecodeShape* out_shape) {
   // ---- out, lse ----
   FLASHMLA_RETURN_IF_ERROR(check_rank(out, "out", 4, "[b, s_q, h_q, head_dim_v]"));
   FLASHMLA_RETURN_IF_ERROR(check_same_device(out, "out", q));
-  FLASHMLA_RETURN_IF_ERROR(check_dtype(out, "out", q.dtype, "same as q"));
+  FLASHMLA_RETURN_IF_ERROR(check_dtype(out, "out", out_dtype, fp8_q ? "bfloat16 for an fp8 q" : "same as q"));
   FLASHMLA_RETURN_IF_ERROR(check_sizes(out, "out"));
   if (out.shape[0] != b || out.shape[1] != s_q || out.shape[2] != h_q || out.shape[3] != dv)
     return invalid("out.shape", cat("[", b, ", ", s_q, ", ", h_q, ", ", dv, "] ([b, s_q, h_q, head_dim_v])"),
@@ -215,6 +245,12 @@ Status validate_decode(const DecodeArgs& a, DecodeShape* out_shape) {
   if (lse.shape[0] != b || lse.shape[1] != h_q || lse.shape[2] != s_q)
     return invalid("lse.shape", cat("[", b, ", ", h_q, ", ", s_q, "] ([b, h_q, s_q])"), dims_string(lse),
                    ErrorKind::kShape);
+
+  // ---- FP8 descales (§8): descale_k iff the cache is fp8, descale_q iff q is fp8 ----
+  if (fp8_k) FLASHMLA_RETURN_IF_ERROR(check_descale(a.descale_k, "descale_k", q, "required with a float8_e4m3fn k_cache"));
+  else FLASHMLA_RETURN_IF_ERROR(reject_descale(a.descale_k, "descale_k", "only with a float8_e4m3fn k_cache"));
+  if (fp8_q) FLASHMLA_RETURN_IF_ERROR(check_descale(a.descale_q, "descale_q", q, "required with a float8_e4m3fn q"));
+  else FLASHMLA_RETURN_IF_ERROR(reject_descale(a.descale_q, "descale_q", "only with a float8_e4m3fn q"));
 
   // ---- schedule (required for CUDA, optional on the CPU) ----
   const char* sched_note = "required for CUDA tensors: from compute_schedule()";
@@ -256,7 +292,8 @@ Status validate_decode(const DecodeArgs& a, DecodeShape* out_shape) {
   {
     const ByteRange inputs[] = {range_of(q, "q"), range_of(k, "k_cache"), range_of(bt, "block_table"),
                                 range_of(sl, "cache_seqlens"), range_of(md, "tile_scheduler_metadata"),
-                                range_of(ns, "num_splits")};
+                                range_of(ns, "num_splits"), range_of(a.descale_q, "descale_q"),
+                                range_of(a.descale_k, "descale_k")};
     const ByteRange r_out = range_of(out, "out"), r_lse = range_of(lse, "lse");
     for (const ByteRange& r : inputs) {
       FLASHMLA_RETURN_IF_ERROR(check_disjoint(r_out, r));

@@ -2,6 +2,9 @@
 // codec of src/cpu/quantize.cpp over every token.
 #include "flashmla/quantize.h"
 
+#include <cmath>
+#include <limits>
+
 #include "api/checks.h"
 #include "api/guard.h"
 #include "common/kv_format.h"
@@ -111,6 +114,60 @@ Status dequantize_kv_cache(KvFormat format, const TensorView& cache, const Tenso
       const cpu::TokenBytes tb = cpu::token_bytes(format, base, d.page_stride, d.page, p, r);
       cpu::dequantize_token(format, tb.data, tb.scales, x);
     });
+    return Status::Ok();
+  });
+}
+
+Status quantize_dense_fp8(const TensorView& input, const TensorView& cache, const TensorView& descale) noexcept {
+  return detail::guarded("quantize_dense_fp8", [&]() -> Status {
+    FLASHMLA_RETURN_IF_ERROR(check_rank(input, "input", 4, "[num_blocks, page, h_kv, 576]"));
+    FLASHMLA_RETURN_IF_ERROR(check_cpu(input, "input"));
+    FLASHMLA_RETURN_IF_ERROR(check_dtype(input, "input", DType::kBF16));
+    FLASHMLA_RETURN_IF_ERROR(check_sizes(input, "input"));
+    FLASHMLA_RETURN_IF_ERROR(check_unit_stride(input, "input", 3, "last dimension contiguous"));
+    FLASHMLA_RETURN_IF_ERROR(check_pointer(input, "input"));
+    FLASHMLA_RETURN_IF_ERROR(check_rank(cache, "cache", 4, "[num_blocks, page, h_kv, 576] (as input)"));
+    FLASHMLA_RETURN_IF_ERROR(check_cpu(cache, "cache"));
+    if (cache.dtype != DType::kUInt8 && cache.dtype != DType::kFP8E4M3)
+      return invalid("cache.dtype", "float8_e4m3fn or uint8", dtype_string(cache.dtype), ErrorKind::kType);
+    FLASHMLA_RETURN_IF_ERROR(check_sizes(cache, "cache"));
+    for (int i = 0; i < 4; ++i)
+      if (cache.shape[i] != input.shape[i])
+        return invalid(cat("cache.shape[", i, "]"), cat(input.shape[i], " (as input)"), cat(cache.shape[i]),
+                       ErrorKind::kShape);
+    FLASHMLA_RETURN_IF_ERROR(check_unit_stride(cache, "cache", 3, "last dimension contiguous"));
+    FLASHMLA_RETURN_IF_ERROR(check_no_self_overlap(cache, "cache"));
+    FLASHMLA_RETURN_IF_ERROR(check_pointer(cache, "cache"));
+    FLASHMLA_RETURN_IF_ERROR(check_rank(descale, "descale", 1, "[1]"));
+    FLASHMLA_RETURN_IF_ERROR(check_cpu(descale, "descale"));
+    FLASHMLA_RETURN_IF_ERROR(check_dtype(descale, "descale", DType::kFP32));
+    FLASHMLA_RETURN_IF_ERROR(check_sizes(descale, "descale"));
+    if (descale.shape[0] != 1) return invalid("descale.shape[0]", "1", cat(descale.shape[0]), ErrorKind::kShape);
+    FLASHMLA_RETURN_IF_ERROR(check_pointer(descale, "descale"));
+    const ByteRange rc = range_of(cache, "cache"), rd = range_of(descale, "descale"), ri = range_of(input, "input");
+    FLASHMLA_RETURN_IF_ERROR(check_disjoint(rc, ri));
+    FLASHMLA_RETURN_IF_ERROR(check_disjoint(rd, ri));
+    FLASHMLA_RETURN_IF_ERROR(check_disjoint(rd, rc));
+    const int64_t* is = input.stride;
+    const int64_t* cs = cache.stride;
+    const int64_t n = input.shape[3];
+    auto rows = [&](auto&& fn) {
+      for (int64_t p = 0; p < input.shape[0]; ++p)
+        for (int64_t r = 0; r < input.shape[1]; ++r)
+          for (int64_t h = 0; h < input.shape[2]; ++h)
+            fn(static_cast<const uint16_t*>(input.data) + p * is[0] + r * is[1] + h * is[2],
+               static_cast<uint8_t*>(cache.data) + p * cs[0] + r * cs[1] + h * cs[2]);
+    };
+    float amax = 0.0f;
+    rows([&](const uint16_t* x, uint8_t*) {
+      const float m = cpu::bf16_amax(x, n);
+      amax = m > amax || m != m ? m : amax;
+    });
+    if (!std::isfinite(amax)) return invalid("input", "finite values", "NaN or inf", ErrorKind::kValue);
+    float scale = amax / 448.0f;
+    if (!(scale >= std::numeric_limits<float>::min())) scale = 1.0f;  // all zeros (or denormal amax)
+    rows([&](const uint16_t* x, uint8_t* out) { cpu::quantize_dense_row(x, n, scale, out); });
+    *static_cast<float*>(descale.data) = scale;
     return Status::Ok();
   });
 }

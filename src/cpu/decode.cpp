@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/kv_format.h"
 #include "common/numerics.h"
 #include "cpu/attend.h"
 #include "cpu/cpu_backend.h"
@@ -64,6 +65,22 @@ bool parallel_for(int64_t n, const std::function<void(int64_t)>& fn) noexcept {
   return !failed.load();
 }
 
+namespace {
+// One stored element of q or k_cache as a double: 16-bit floats exactly, e4m3 (docs/spec.md §8) through
+// the shared codec times the per-tensor descale (e4m3 * fp32 is exact in double).
+struct ElementReader {
+  const void* base;
+  DType dtype;
+  double descale;
+  double operator()(int64_t i) const {
+    if (dtype == DType::kFP8E4M3)
+      return static_cast<double>(kvfmt::e4m3_to_float(static_cast<const uint8_t*>(base)[i])) * descale;
+    return numerics::half_to_float(static_cast<const uint16_t*>(base)[i], dtype);
+  }
+};
+double descale_of(const TensorView& v) { return v.defined() ? *static_cast<const float*>(v.data) : 1.0; }
+}  // namespace
+
 // Softmax attention of query token `token` of request `req`, query heads [h_begin, h_end) (all mapped
 // to KV head `kv_head`), over the keys [key_begin, key_end) of the request (0 <= key_begin, key_end <=
 // the request's length; the caller guarantees that the pages holding them are valid).
@@ -77,15 +94,14 @@ void attend(const DecodeArgs& args, const DecodeShape& shape, int32_t req, int32
   const int32_t DV = shape.head_dim_v;
   const int32_t P = shape.page_size;
   const double scale = static_cast<double>(shape.softmax_scale);
-  const DType dt = shape.dtype;
   const double neg_inf = -std::numeric_limits<double>::infinity();
 
   std::fill(out, out + static_cast<int64_t>(nh) * DV, 0.0);
   std::fill(lse, lse + nh, neg_inf);
   if (key_end <= key_begin || nh <= 0) return;
 
-  const auto* qp = static_cast<const uint16_t*>(args.q.data);
-  const auto* kp = static_cast<const uint16_t*>(args.k_cache.data);
+  const ElementReader qp{args.q.data, args.q.dtype, descale_of(args.descale_q)};
+  const ElementReader kp{args.k_cache.data, args.k_cache.dtype, descale_of(args.descale_k)};
   const auto* bt = static_cast<const int32_t*>(args.block_table.data);
   const int64_t* qs = args.q.stride;
   const int64_t* ks = args.k_cache.stride;
@@ -97,8 +113,8 @@ void attend(const DecodeArgs& args, const DecodeShape& shape, int32_t req, int32
   std::vector<double> mx(nh, neg_inf), sum(nh, 0.0);
 
   for (int32_t h = 0; h < nh; ++h) {
-    const uint16_t* row = qp + req * qs[0] + token * qs[1] + (h_begin + h) * qs[2];
-    for (int32_t c = 0; c < D; ++c) qd[static_cast<size_t>(h) * D + c] = numerics::half_to_float(row[c * qs[3]], dt);
+    const int64_t row = req * qs[0] + token * qs[1] + (h_begin + h) * qs[2];
+    for (int32_t c = 0; c < D; ++c) qd[static_cast<size_t>(h) * D + c] = qp(row + c * qs[3]);
   }
 
   const int64_t first_page = key_begin / P;
@@ -108,9 +124,9 @@ void attend(const DecodeArgs& args, const DecodeShape& shape, int32_t req, int32
     const int32_t r0 = static_cast<int32_t>(std::max<int64_t>(key_begin, pg * P) - pg * P);
     const int32_t r1 = static_cast<int32_t>(std::min<int64_t>(key_end, (pg + 1) * P) - pg * P);
     for (int32_t r = r0; r < r1; ++r) {
-      const uint16_t* row = kp + page * ks[0] + r * ks[1] + kv_head * ks[2];
+      const int64_t row = page * ks[0] + r * ks[1] + kv_head * ks[2];
       double* dst = kd.data() + static_cast<size_t>(r) * D;
-      for (int32_t c = 0; c < D; ++c) dst[c] = numerics::half_to_float(row[c * ks[3]], dt);
+      for (int32_t c = 0; c < D; ++c) dst[c] = kp(row + c * ks[3]);
     }
     for (int32_t h = 0; h < nh; ++h) {
       const double* qh = qd.data() + static_cast<size_t>(h) * D;
@@ -168,10 +184,11 @@ namespace flashmla::cpu {
 
 Status decode(const DecodeArgs& args, const DecodeShape& shape) noexcept {
   try {
-    if (shape.dtype != DType::kBF16 && shape.dtype != DType::kFP16) {
+    if (shape.dtype != DType::kBF16 && shape.dtype != DType::kFP16 && shape.dtype != DType::kFP8E4M3) {
       return Status(StatusCode::kInvalidArgument,
-                    std::string("q.dtype: expected bfloat16 or float16, got ") + dtype_name(shape.dtype));
+                    std::string("q.dtype: expected bfloat16, float16 or float8_e4m3fn, got ") + dtype_name(shape.dtype));
     }
+    const DType out_dtype = args.out.dtype;  // q's dtype, bf16 for an fp8 q (validated)
     if (shape.h_kv <= 0 || shape.heads_per_kv <= 0 ||
         static_cast<int64_t>(shape.h_q) != static_cast<int64_t>(shape.h_kv) * shape.heads_per_kv ||
         shape.head_dim_v > shape.head_dim || shape.page_size <= 0) {
@@ -232,7 +249,7 @@ Status decode(const DecodeArgs& args, const DecodeShape& shape) noexcept {
           *lse = std::numeric_limits<float>::infinity();
         } else {
           const double* src = o.data() + static_cast<size_t>(h) * DV;
-          for (int32_t c = 0; c < DV; ++c) orow[c * os[3]] = numerics::double_to_half(src[c], shape.dtype);
+          for (int32_t c = 0; c < DV; ++c) orow[c * os[3]] = numerics::double_to_half(src[c], out_dtype);
           *lse = static_cast<float>(l[h]);
         }
       }

@@ -86,6 +86,18 @@ void dequantize_token(KvFormat f, const uint8_t* data, const uint8_t* scales, do
   else dequantize<kvfmt::Model1>(data, scales, x);
 }
 
+float bf16_amax(const uint16_t* x, int64_t n) noexcept {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = std::fabs(numerics::bf16_to_float(x[i]));
+    amax = v > amax || v != v ? v : amax;
+  }
+  return amax;
+}
+void quantize_dense_row(const uint16_t* x, int64_t n, float descale, uint8_t* out) noexcept {
+  for (int64_t i = 0; i < n; ++i) out[i] = kvfmt::float_to_e4m3(numerics::bf16_to_float(x[i]) / descale);
+}
+
 TokenBytes token_bytes(KvFormat f, const uint8_t* cache, int64_t page_stride, int64_t page_size, int64_t page,
                        int64_t row) noexcept {
   const uint8_t* p = cache + page * page_stride;

@@ -16,6 +16,10 @@ void dequantize_token(KvFormat f, const uint8_t* data, const uint8_t* scales, ui
 // Same, into doubles (the values bf16 holds, exactly): the CPU reference's view of a cached token.
 void dequantize_token(KvFormat f, const uint8_t* data, const uint8_t* scales, double* x) noexcept;
 
+// Dense per-tensor FP8 (§8): amax of n bf16 values, and x / descale as e4m3 codes (n values).
+float bf16_amax(const uint16_t* x, int64_t n) noexcept;
+void quantize_dense_row(const uint16_t* x, int64_t n, float descale, uint8_t* out) noexcept;
+
 // Byte pointers of token `row` of page `page` of a cache with the given page stride (bytes).
 struct TokenBytes {
   const uint8_t* data;

@@ -54,6 +54,11 @@ const Variant<DecodeProblem> kDecodeVariants[] = {
      always<DecodeProblem>, no_workspace<DecodeProblem>, cpu::run_decode},
     {"cpu/decode/fp16", {Op::kDecode, Backend::kCpu, DType::kFP16, KvFormat::kDenseFP16}, kFeatureCausal,
      always<DecodeProblem>, no_workspace<DecodeProblem>, cpu::run_decode},
+    // Dense FP8 (e4m3) cache with per-tensor descales (§8): CPU only for now (no sm90 variant yet).
+    {"cpu/decode/fp8kv_bf16q", {Op::kDecode, Backend::kCpu, DType::kBF16, KvFormat::kDenseFP8}, kFeatureCausal,
+     always<DecodeProblem>, no_workspace<DecodeProblem>, cpu::run_decode},
+    {"cpu/decode/fp8kv_fp8q", {Op::kDecode, Backend::kCpu, DType::kFP8E4M3, KvFormat::kDenseFP8}, kFeatureCausal,
+     always<DecodeProblem>, no_workspace<DecodeProblem>, cpu::run_decode},
 #if FLASHMLA_REGISTRY_CUDA
     {"sm90/decode_dense/bf16", {Op::kDecode, Backend::kSm90, DType::kBF16, KvFormat::kDenseBF16}, kFeatureCausal,
      sm90::dense::supports, sm90::dense::workspace_bytes, sm90::dense::run<false>},

@@ -139,16 +139,15 @@ def test_gen2_num_heads_q():
     assert_close(out, lse, *reference(c))
 
 
-def test_gen2_dense_fp8_not_implemented_and_topk_gives_sched_meta():
+def test_gen2_dense_fp8_schedule_and_topk_gives_sched_meta():
     c = _case()
-    with pytest.raises(NotImplementedError, match="FP8|fp8"):
-        flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv, c.h_q, is_fp8_kvcache=True)
+    # A dense FP8 cache (is_fp8_kvcache without topk) has the dense schedule (docs/spec.md §8).
+    md8, ns8 = flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv, c.h_q, is_fp8_kvcache=True)
+    md, ns = flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv, c.h_q)
+    assert torch.equal(md, md8) and torch.equal(ns, ns8)
     # Sparse decode (topk given): the schedule is the lazy sched-meta object, as in the 2026-01 API.
     meta, none = flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv, c.h_q, is_fp8_kvcache=True, topk=128)
     assert isinstance(meta, flash_mla.FlashMLASchedMeta) and none is None
-    md, ns = flash_mla.get_mla_metadata(c.cache_seqlens, _rows(c), c.h_kv)
-    with pytest.raises(NotImplementedError, match="fp8|FP8"):
-        flash_mla.flash_mla_with_kvcache(c.q, c.k_cache, c.block_table, c.cache_seqlens, 512, md, ns, is_fp8_kvcache=True)
 
 
 # ---- generation 3 (2026-01) ------------------------------------------------------------------------

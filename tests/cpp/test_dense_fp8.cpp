@@ -1,0 +1,307 @@
+// Dense decode over an FP8 (e4m3) KV cache with per-tensor descales (docs/spec.md §8), CPU backend:
+// the CPU result vs a naive fp64 computation on the dequantized inputs, the quantizer, and the
+// validation rules of descale_q / descale_k.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/kv_format.h"
+#include "common/numerics.h"
+#include "flashmla/flashmla.h"
+#include "flashmla/quantize.h"
+
+namespace {
+
+using namespace flashmla;  // NOLINT
+
+constexpr int D = 576, DV = 512;
+constexpr uint8_t kE4M3NaN = 0x7f;
+
+struct Case {
+  const char* name;
+  bool fp8_q;
+  int b, s_q, h_q, h_kv, page;
+  std::vector<int32_t> lens;
+  bool causal;
+};
+
+double cosine_distance(const std::vector<double>& a, const std::vector<double>& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
+  if (aa == 0 && bb == 0) return 0;
+  return 1.0 - ab / std::sqrt(aa * bb);
+}
+
+struct Fp8Inputs {
+  std::vector<uint8_t> q8, k8;
+  std::vector<uint16_t> q16, out;
+  std::vector<int32_t> bt, lens;
+  std::vector<float> lse;
+  float dq = 0.03125f, dk = 0.0078125f;
+  int nb = 0, maxb = 0;
+  DecodeArgs args;
+};
+
+void build(const Case& c, Fp8Inputs& s, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  s.lens = c.lens;
+  s.maxb = 1;
+  for (int32_t L : c.lens) s.maxb = std::max(s.maxb, (L + c.page - 1) / c.page);
+  s.nb = c.b * s.maxb + 1;
+  s.k8.assign(static_cast<size_t>(s.nb) * c.page * c.h_kv * D, kE4M3NaN);  // NaN in every unused byte
+  s.bt.assign(static_cast<size_t>(c.b) * s.maxb, 0);
+  // pages in reverse order, page 0 never used
+  int next = s.nb - 1;
+  for (int i = 0; i < c.b; ++i)
+    for (int p = 0; p < (c.lens[i] + c.page - 1) / c.page; ++p) {
+      const int pg = next--;
+      s.bt[i * s.maxb + p] = pg;
+      for (int r = 0; r < c.page && p * c.page + r < c.lens[i]; ++r)
+        for (int h = 0; h < c.h_kv; ++h)
+          for (int d = 0; d < D; ++d)
+            s.k8[((static_cast<size_t>(pg) * c.page + r) * c.h_kv + h) * D + d] =
+                kvfmt::float_to_e4m3(std::max(-1.f, std::min(1.f, nd(rng) / 10.f)) / s.dk);
+    }
+  const size_t nq = static_cast<size_t>(c.b) * c.s_q * c.h_q * D;
+  s.q8.resize(nq);
+  s.q16.resize(nq);
+  for (size_t i = 0; i < nq; ++i) {
+    const float x = std::max(-1.f, std::min(1.f, nd(rng) / 10.f));
+    s.q8[i] = kvfmt::float_to_e4m3(x / s.dq);
+    s.q16[i] = numerics::float_to_bf16(x);
+  }
+  s.out.assign(static_cast<size_t>(c.b) * c.s_q * c.h_q * DV, 0x7fc0);  // bf16 NaN
+  s.lse.assign(static_cast<size_t>(c.b) * c.h_q * c.s_q, std::numeric_limits<float>::quiet_NaN());
+  DecodeArgs& a = s.args;
+  a = DecodeArgs{};
+  a.q = c.fp8_q ? make_view(s.q8.data(), DType::kFP8E4M3, {c.b, c.s_q, c.h_q, D})
+                : make_view(s.q16.data(), DType::kBF16, {c.b, c.s_q, c.h_q, D});
+  a.k_cache = make_view(s.k8.data(), DType::kFP8E4M3, {s.nb, c.page, c.h_kv, D});
+  a.block_table = make_view(s.bt.data(), DType::kInt32, {c.b, s.maxb});
+  a.cache_seqlens = make_view(s.lens.data(), DType::kInt32, {c.b});
+  a.causal = c.causal;
+  a.out = make_view(s.out.data(), DType::kBF16, {c.b, c.s_q, c.h_q, DV});
+  a.lse = make_view(s.lse.data(), DType::kFP32, {c.b, c.h_q, c.s_q});
+  a.descale_k = make_view(&s.dk, DType::kFP32, {1});
+  if (c.fp8_q) a.descale_q = make_view(&s.dq, DType::kFP32, {1});
+}
+
+// Naive fp64 attention on the dequantized inputs (a second, dumb implementation).
+void naive(const Case& c, const Fp8Inputs& s, std::vector<double>& out, std::vector<double>& lse) {
+  const double scale = 1.0 / std::sqrt(576.0);
+  out.assign(static_cast<size_t>(c.b) * c.s_q * c.h_q * DV, 0.0);
+  lse.assign(static_cast<size_t>(c.b) * c.h_q * c.s_q, 0.0);
+  const int hpk = c.h_q / c.h_kv;
+  for (int i = 0; i < c.b; ++i)
+    for (int j = 0; j < c.s_q; ++j)
+      for (int h = 0; h < c.h_q; ++h) {
+        const int kvh = h / hpk;
+        int64_t lim = c.lens[i];
+        if (c.causal) lim = std::max<int64_t>(0, lim - (c.s_q - 1 - j));
+        std::vector<double> qd(D);
+        const size_t qo = ((static_cast<size_t>(i) * c.s_q + j) * c.h_q + h) * D;
+        for (int d = 0; d < D; ++d)
+          qd[d] = c.fp8_q ? kvfmt::e4m3_to_float(s.q8[qo + d]) * static_cast<double>(s.dq)
+                          : numerics::bf16_to_float(s.q16[qo + d]);
+        std::vector<double> sc(lim);
+        std::vector<std::vector<double>> kv(lim, std::vector<double>(D));
+        double m = -INFINITY;
+        for (int64_t t = 0; t < lim; ++t) {
+          const int pg = s.bt[i * s.maxb + t / c.page];
+          const size_t ko = ((static_cast<size_t>(pg) * c.page + t % c.page) * c.h_kv + kvh) * D;
+          double acc = 0;
+          for (int d = 0; d < D; ++d) {
+            kv[t][d] = kvfmt::e4m3_to_float(s.k8[ko + d]) * static_cast<double>(s.dk);
+            acc += qd[d] * kv[t][d];
+          }
+          sc[t] = acc * scale;
+          m = std::max(m, sc[t]);
+        }
+        double sum = 0;
+        double* o = out.data() + ((static_cast<size_t>(i) * c.s_q + j) * c.h_q + h) * DV;
+        for (int64_t t = 0; t < lim; ++t) {
+          const double p = std::exp(sc[t] - m);
+          sum += p;
+          for (int d = 0; d < DV; ++d) o[d] += p * kv[t][d];
+        }
+        if (lim > 0)
+          for (int d = 0; d < DV; ++d) o[d] /= sum;
+        lse[(static_cast<size_t>(i) * c.h_q + h) * c.s_q + j] = lim > 0 ? m + std::log(sum) : INFINITY;
+      }
+}
+
+class DenseFp8 : public ::testing::TestWithParam<Case> {};
+
+TEST_P(DenseFp8, MatchesNaiveOnDequantizedInputs) {
+  const Case& c = GetParam();
+  Fp8Inputs s;
+  build(c, s, 1234u + static_cast<uint32_t>(c.b * 7 + c.h_kv));
+  const Status st = decode(s.args);
+  ASSERT_TRUE(st.ok()) << c.name << ": " << st.message();
+  std::vector<double> ro, rl;
+  naive(c, s, ro, rl);
+  std::vector<double> o(s.out.size()), l, rlf;
+  for (size_t i = 0; i < s.out.size(); ++i) {
+    o[i] = numerics::bf16_to_float(s.out[i]);
+    ASSERT_FALSE(std::isnan(o[i])) << c.name << ": out[" << i << "] not written (NaN)";
+  }
+  for (size_t i = 0; i < s.lse.size(); ++i) {
+    ASSERT_FALSE(std::isnan(s.lse[i])) << c.name << ": lse[" << i << "] NaN";
+    if (std::isinf(rl[i])) {
+      EXPECT_TRUE(std::isinf(s.lse[i]) && s.lse[i] > 0) << c.name << ": lse[" << i << "] of an empty row";
+      continue;
+    }
+    l.push_back(s.lse[i]);
+    rlf.push_back(rl[i]);
+  }
+  const double co = cosine_distance(o, ro), cl = cosine_distance(l, rlf);
+  EXPECT_LT(co, 1e-4) << c.name << ": out cosine distance";
+  EXPECT_LT(cl, 1e-5) << c.name << ": lse cosine distance";
+  std::printf("[ %s ] out cos-dist %.3g, lse cos-dist %.3g\n", c.name, co, cl);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cpu, DenseFp8,
+    ::testing::Values(Case{"bf16q_hkv1_odd", false, 3, 1, 16, 1, 64, {1, 77, 130}, false},
+                      Case{"fp8q_hkv1_odd", true, 3, 1, 16, 1, 64, {1, 77, 130}, false},
+                      Case{"bf16q_hkv2_zero", false, 2, 1, 8, 2, 16, {0, 33}, false},
+                      Case{"fp8q_hkv2_zero", true, 2, 1, 8, 2, 16, {0, 33}, false},
+                      Case{"bf16q_sq2_causal", false, 2, 2, 8, 1, 64, {1, 65}, true},
+                      Case{"fp8q_sq2_causal", true, 2, 2, 8, 2, 64, {1, 65}, true}),
+    [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
+// ---- validation ----
+Case small_case(bool fp8_q) { return Case{"v", fp8_q, 1, 1, 4, 1, 16, {5}, false}; }
+
+std::string msg_of(const DecodeArgs& a, StatusCode want) {
+  const Status st = decode(a);
+  EXPECT_EQ(st.code(), want) << st.message();
+  return st.message();
+}
+
+TEST(DenseFp8Validation, DescaleKRequired) {
+  Fp8Inputs s;
+  build(small_case(false), s, 1);
+  s.args.descale_k = TensorView{};
+  EXPECT_NE(msg_of(s.args, StatusCode::kInvalidArgument).find("descale_k"), std::string::npos);
+}
+TEST(DenseFp8Validation, DescaleQRequiredForFp8Q) {
+  Fp8Inputs s;
+  build(small_case(true), s, 1);
+  s.args.descale_q = TensorView{};
+  EXPECT_NE(msg_of(s.args, StatusCode::kInvalidArgument).find("descale_q"), std::string::npos);
+}
+TEST(DenseFp8Validation, DescaleQRejectedForBf16Q) {
+  Fp8Inputs s;
+  build(small_case(false), s, 1);
+  s.args.descale_q = make_view(&s.dq, DType::kFP32, {1});
+  EXPECT_NE(msg_of(s.args, StatusCode::kInvalidArgument).find("descale_q"), std::string::npos);
+}
+TEST(DenseFp8Validation, DescaleRejectedForBf16Cache) {
+  std::vector<uint16_t> q(4 * D), k(16 * D), out(4 * DV);
+  std::vector<int32_t> bt{0}, lens{5};
+  std::vector<float> lse(4);
+  float one = 1.f;
+  DecodeArgs a;
+  a.q = make_view(q.data(), DType::kBF16, {1, 1, 4, D});
+  a.k_cache = make_view(k.data(), DType::kBF16, {1, 16, 1, D});
+  a.block_table = make_view(bt.data(), DType::kInt32, {1, 1});
+  a.cache_seqlens = make_view(lens.data(), DType::kInt32, {1});
+  a.out = make_view(out.data(), DType::kBF16, {1, 1, 4, DV});
+  a.lse = make_view(lse.data(), DType::kFP32, {1, 4, 1});
+  EXPECT_TRUE(decode(a).ok());
+  a.descale_k = make_view(&one, DType::kFP32, {1});
+  EXPECT_NE(msg_of(a, StatusCode::kInvalidArgument).find("descale_k"), std::string::npos);
+}
+TEST(DenseFp8Validation, DescaleValues) {
+  for (float bad : {0.f, -1.f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+    Fp8Inputs s;
+    build(small_case(true), s, 1);
+    s.dk = bad;
+    EXPECT_NE(msg_of(s.args, StatusCode::kInvalidArgument).find("descale_k"), std::string::npos) << bad;
+    s.dk = 1.f;
+    s.dq = bad;
+    EXPECT_NE(msg_of(s.args, StatusCode::kInvalidArgument).find("descale_q"), std::string::npos) << bad;
+  }
+}
+TEST(DenseFp8Validation, DescaleShapeAndDtype) {
+  Fp8Inputs s;
+  build(small_case(false), s, 1);
+  float two[2] = {1.f, 1.f};
+  s.args.descale_k = make_view(two, DType::kFP32, {2});
+  EXPECT_NE(msg_of(s.args, StatusCode::kInvalidArgument).find("descale_k"), std::string::npos);
+  s.args.descale_k = make_view(two, DType::kBF16, {1});
+  EXPECT_NE(msg_of(s.args, StatusCode::kInvalidArgument).find("descale_k"), std::string::npos);
+}
+TEST(DenseFp8Validation, OutMustBeBf16ForFp8Q) {
+  Fp8Inputs s;
+  build(small_case(true), s, 1);
+  s.args.out.dtype = DType::kFP16;
+  EXPECT_NE(msg_of(s.args, StatusCode::kInvalidArgument).find("out"), std::string::npos);
+}
+TEST(DenseFp8Validation, Fp8QNeedsFp8Cache) {
+  std::vector<uint8_t> q(4 * D);
+  std::vector<uint16_t> k(16 * D), out(4 * DV);
+  std::vector<int32_t> bt{0}, lens{5};
+  std::vector<float> lse(4);
+  float one = 1.f;
+  DecodeArgs a;
+  a.q = make_view(q.data(), DType::kFP8E4M3, {1, 1, 4, D});
+  a.k_cache = make_view(k.data(), DType::kBF16, {1, 16, 1, D});
+  a.block_table = make_view(bt.data(), DType::kInt32, {1, 1});
+  a.cache_seqlens = make_view(lens.data(), DType::kInt32, {1});
+  a.out = make_view(out.data(), DType::kBF16, {1, 1, 4, DV});
+  a.lse = make_view(lse.data(), DType::kFP32, {1, 4, 1});
+  a.descale_q = make_view(&one, DType::kFP32, {1});
+  EXPECT_NE(msg_of(a, StatusCode::kInvalidArgument).find("k_cache.dtype"), std::string::npos);
+}
+// CUDA views: a CPU build has no sm90 variant, and no build has an sm90 fp8 variant yet.
+TEST(DenseFp8Validation, CudaViewsAreNotSupported) {
+  Fp8Inputs s;
+  build(small_case(true), s, 1);
+  DecodeArgs a = s.args;
+  for (TensorView* v : {&a.q, &a.k_cache, &a.block_table, &a.cache_seqlens, &a.out, &a.lse, &a.descale_q,
+                        &a.descale_k})
+    v->device = DeviceType::kCUDA;
+  std::vector<int32_t> md(8 * 8, 0), ns(2, 0);
+  a.tile_scheduler_metadata = make_view(md.data(), DType::kInt32, {8, 8}, DeviceType::kCUDA);
+  a.num_splits = make_view(ns.data(), DType::kInt32, {2}, DeviceType::kCUDA);
+  const Status st = can_implement(a);
+  EXPECT_EQ(st.code(), StatusCode::kNotSupported) << st.message();
+  EXPECT_NE(st.message().find("dense float8_e4m3fn"), std::string::npos) << st.message();
+  std::printf("CUDA fp8 decode: %s\n", st.message().c_str());
+}
+
+// ---- quantizer ----
+TEST(DenseFp8Quantize, PerTensorScaleRoundTrip) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const int nb = 2, page = 4, hkv = 2;
+  std::vector<uint16_t> x(static_cast<size_t>(nb) * page * hkv * D);
+  float amax = 0;
+  for (auto& v : x) {
+    v = numerics::float_to_bf16(nd(rng));
+    amax = std::max(amax, std::fabs(numerics::bf16_to_float(v)));
+  }
+  std::vector<uint8_t> c(x.size());
+  float ds = 0;
+  ASSERT_TRUE(quantize_dense_fp8(make_view(x.data(), DType::kBF16, {nb, page, hkv, D}),
+                                 make_view(c.data(), DType::kFP8E4M3, {nb, page, hkv, D}),
+                                 make_view(&ds, DType::kFP32, {1}))
+                  .ok());
+  EXPECT_EQ(ds, amax / 448.0f);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double real = numerics::bf16_to_float(x[i]);
+    const double back = kvfmt::e4m3_to_float(c[i]) * static_cast<double>(ds);
+    ASSERT_LE(std::fabs(back - real), std::fabs(real) / 16 + 1e-2 * ds) << i;  // e4m3: 3 mantissa bits
+  }
+}
+
+}  // namespace
