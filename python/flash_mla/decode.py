@@ -279,10 +279,10 @@ def flash_mla_with_kvcache_fp8(
     """Dense decode over an FP8 (float8_e4m3fn) KV cache with per-tensor scales (vLLM's API, docs/spec.md §8).
 
     k_cache: [num_blocks, 64, h_kv, 576] float8_e4m3fn; q: [b, s_q, h_q, 576] bfloat16 or float8_e4m3fn.
-    descale_k: float32 [1], required (real value = stored * descale_k); descale_q: float32 [1], required iff q
-    is fp8 and rejected otherwise. Values must be finite and > 0. out is bfloat16 for an fp8 q (q's dtype
+    descale_k: float32 [1] (real value = stored * descale_k), 1 when omitted (as upstream's
+    ``flash_mla_with_kvcache(..., is_fp8_kvcache=True)`` implies); descale_q: float32 [1] for an fp8 q (1 when
+    omitted), rejected for a bf16 q. Values must be finite and > 0. out is bfloat16 for an fp8 q (q's dtype
     otherwise). Only the CPU backend runs this today: CUDA tensors raise NotImplementedError (no sm90 kernel).
-    Without descale_k (``flash_mla_with_kvcache(..., is_fp8_kvcache=True)``) a scale of 1 is assumed.
     """
     for name, value in (("q", q), ("k_cache", k_cache), ("block_table", block_table), ("cache_seqlens", cache_seqlens)):
         _require_tensor("flash_mla_with_kvcache_fp8", name, value)

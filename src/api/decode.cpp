@@ -127,11 +127,11 @@ Status check_workspace(const DecodeArgs& a, size_t needed) {
     return invalid("workspace", cat("a ", kBaseAlignBytes, "-byte aligned address"), ptr_string(a.workspace),
                    ErrorKind::kWorkspace);
   const ByteRange ws = range_of_bytes(a.workspace, needed, "workspace");
-  const TensorView* views[] = {&a.q, &a.k_cache, &a.block_table, &a.cache_seqlens, &a.tile_scheduler_metadata,
-                               &a.num_splits, &a.out, &a.lse};
-  const char* names[] = {"q", "k_cache", "block_table", "cache_seqlens", "tile_scheduler_metadata",
-                         "num_splits", "out", "lse"};
-  for (int i = 0; i < 8; ++i) FLASHMLA_RETURN_IF_ERROR(check_disjoint(ws, range_of(*views[i], names[i])));
+  const TensorView* views[] = {&a.q,         &a.k_cache, &a.block_table, &a.cache_seqlens, &a.tile_scheduler_metadata,
+                               &a.num_splits, &a.out,     &a.lse,         &a.descale_q,     &a.descale_k};
+  const char* names[] = {"q",          "k_cache", "block_table", "cache_seqlens", "tile_scheduler_metadata",
+                         "num_splits", "out",     "lse",         "descale_q",     "descale_k"};
+  for (int i = 0; i < 10; ++i) FLASHMLA_RETURN_IF_ERROR(check_disjoint(ws, range_of(*views[i], names[i])));
   return Status::Ok();
 }
 
