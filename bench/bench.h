@@ -136,6 +136,7 @@ struct RunInfo {
   bool commit_from_git = false;  // false: git_dirty is unknown
   bool dirty = false;
   std::string dtype;
+  std::shared_ptr<nlohmann::json> sections;  // extra top-level JSON sections (the sparse sets), or null
 };
 // Writes the results JSON (each case against run.reference, and the run's verdicts per target).
 // Returns an error message, empty on success.

@@ -1,6 +1,8 @@
 // flashmla_bench — the benchmark CLI of flashmla (method and formulas: docs/performance.md).
 //
-//   flashmla_bench --set all                       every bench set (compute, memory, latency, mtp)
+//   flashmla_bench --set all                       every bench set (compute, memory, latency, mtp, sparse,
+//                                                  sparse_prefill)
+//   flashmla_bench --set sparse,sparse_prefill     the sparse decode / prefill sets (sparse_bench.h; GPU only)
 //   flashmla_bench --set latency,mtp --verify      two sets; each case also checked against the CPU backend
 //   flashmla_bench --case h16 --iters 50           cases whose name contains "h16"
 //   flashmla_bench --cpu                           the CPU backend (also the fallback without a Hopper GPU)
@@ -26,8 +28,11 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "bench.h"
 #include "flashmla/flashmla.h"
+#include "sparse_bench.h"
 
 #ifndef FLASHMLA_SOURCE_DIR
 #define FLASHMLA_SOURCE_DIR "."
@@ -163,8 +168,8 @@ int main(int argc, char** argv) {
   double cpu_max_gflop = 1.0;
   CLI::App app{"flashmla_bench: MLA decode benchmark (docs/performance.md's method) with ceilings and reference numbers"};
   app.add_option("--set", set_args,
-                 "case sets, comma-separated: compute, memory, latency, mtp, all (or any case_set name: "
-                 "cpu_small, gpu_matrix, bench_*)")
+                 "case sets, comma-separated: compute, memory, latency, mtp, sparse, sparse_prefill, all (or any "
+                 "case_set name: cpu_small, gpu_matrix, bench_*)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--case", opt.case_filter,
@@ -207,13 +212,27 @@ int main(int argc, char** argv) {
 
   // ---- the cases ----
   std::vector<Selected> selected;
+  std::vector<SparseBenchCase> sparse_selected;  // the sparse sets (own case type and runner)
   std::set<std::string> seen;
+  auto add_sparse = [&](const std::string& set) {
+    for (const SparseBenchCase& c : sparse_bench_set(set))
+      if (filter_matches(c.name, opt.case_filter) && seen.insert(c.name).second) sparse_selected.push_back(c);
+  };
   for (const std::string& s : set_args) {
+    if (is_sparse_set(s)) {
+      opt.sets.push_back(s);
+      add_sparse(s);
+      continue;
+    }
+    if (s == "all") {
+      add_sparse("sparse");
+      add_sparse("sparse_prefill");
+    }
     const std::string name = resolve_set(s);
     if (name.empty()) {
       std::string valid;
       for (const std::string& n : case_set_names()) valid += " " + n;
-      std::fprintf(stderr, "flashmla_bench: unknown set '%s' (compute, memory, latency, mtp, all, or:%s)\n", s.c_str(),
+      std::fprintf(stderr, "flashmla_bench: unknown set '%s' (compute, memory, latency, mtp, sparse, sparse_prefill, all, or:%s)\n", s.c_str(),
                    valid.c_str());
       return 2;
     }
@@ -245,15 +264,20 @@ int main(int argc, char** argv) {
     }
     if (list_only) {
       std::printf("flashmla_bench: the sets as defined; the CPU backend runs only cases of <= %.1f GFLOP\n", cpu_max_gflop);
-    } else {
+    } else if (!selected.empty() || sparse_selected.empty()) {  // only sparse sets asked: no CPU demo instead
       selected = cpu_subset(selected, cpu_max_gflop, opt);
     }
     if (opt.verify) std::printf("flashmla_bench: --verify ignored: the CPU backend is the oracle\n");
     opt.verify = false;
+    if (!sparse_selected.empty() && !list_only) {
+      std::printf("flashmla_bench: %zu sparse case(s) skipped: the sparse sets run on a Hopper GPU only\n",
+                  sparse_selected.size());
+      sparse_selected.clear();
+    }
   }
   info.card_slug = slug(info.card);
 
-  std::printf("flashmla_bench %s: %zu case(s) on %s", version(), selected.size(),
+  std::printf("flashmla_bench %s: %zu case(s) on %s", version(), selected.size() + sparse_selected.size(),
               gpu ? info.card.c_str() : "the CPU backend");
   if (gpu) {
     std::printf(" (%d SMs, L2 %.0f MB, %.0f GB, driver %s, CUDA runtime %d)", info.sm_count, info.l2_bytes / 1e6,
@@ -272,6 +296,11 @@ int main(int argc, char** argv) {
     for (const Selected& s : selected) {
       std::printf("  %-48s %-14s flop %.3g bytes %.3g mean L %.0f\n", s.spec.name.c_str(), s.set.c_str(),
                   case_flops(s.spec), case_bytes(s.spec), mean_seqlen(s.spec));
+    }
+    for (const SparseBenchCase& c : sparse_selected) {
+      std::printf("  %-48s %-14s b %d s_q %d h_q %d topk %d%s s_kv %lld\n", c.name.c_str(), c.set.c_str(), c.batch, c.s_q,
+                  c.h_q, c.topk, c.extra_topk ? (" + extra " + std::to_string(c.extra_topk)).c_str() : "",
+                  static_cast<long long>(c.s_kv));
     }
     return 0;
   }
@@ -304,6 +333,43 @@ int main(int argc, char** argv) {
     print_progress(i, selected.size(), r, gpu, reference_note(run.reference, r));
     results.push_back(std::move(r));
   }
+
+  // ---- the sparse sets (GPU only) ----
+  std::vector<SparseResult> sparse_results;
+  if (opt.verify && !sparse_selected.empty())
+    std::printf("flashmla_bench: --verify does not apply to the sparse sets (the GPU test suites compare them with "
+                "the CPU oracle)\n");
+  for (size_t i = 0; i < sparse_selected.size(); ++i) {
+    const SparseBenchCase& c = sparse_selected[i];
+    std::fprintf(stderr, "[sparse case %zu/%zu] %s\n", i + 1, sparse_selected.size(), c.name.c_str());
+    SparseResult r;
+    if (dead) {
+      r.c = c;
+      r.error = "not run: an earlier case left a sticky CUDA error";
+    } else {
+      r = run_sparse_case(c, opt, info);
+      dead = r.fatal;
+    }
+    std::printf("[sparse %zu/%zu] %s: ", i + 1, sparse_selected.size(), c.name.c_str());
+    if (!r.error.empty()) {
+      std::printf("ERROR %s\n", r.error.c_str());
+    } else {
+      const double us = r.best_us();
+      std::printf("eager %s us, graph %s us -> %.1f TFLOPS, %.0f GB/s (%d input set%s, %s, setup %.2f s)",
+                  r.eager.us.empty() ? "-" : format_us(r.eager.median()).c_str(),
+                  r.graph.us.empty() ? "-" : format_us(r.graph.median()).c_str(), us > 0 ? r.flop / us / 1e6 : 0.0,
+                  us > 0 ? r.bytes / us / 1e3 : 0.0, r.input_sets, r.input_sets == 1 ? "" : "s",
+                  c.prefill ? "prefill" : (r.workspace_bytes ? "split top-k" : "unsplit"), r.setup_s);
+      const std::string note = sparse_reference_note(run.reference, r);
+      if (!note.empty()) std::printf("; %s", note.c_str());
+      if (!r.graph_error.empty()) std::printf("; graph: %s", r.graph_error.c_str());
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+    sparse_results.push_back(std::move(r));
+  }
+  if (!sparse_results.empty())
+    run.sections = std::make_shared<nlohmann::json>(sparse_sections(sparse_results, run.reference, run.ceilings));
 
   // ---- JSON ----
   // The commit: $FLASHMLA_GIT_COMMIT, else git at run time, else git at configure time; only a full hash counts
@@ -344,9 +410,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "flashmla_bench: cannot write %s: %s\n", path.c_str(), err.c_str());
   }
 
-  print_table(run, results);
+  if (!results.empty() || sparse_results.empty()) print_table(run, results);
+  print_sparse_table(sparse_results, run.reference, run.ceilings);
   int bad = 0;
   for (const CaseResult& r : results) bad += (!r.error.empty() || (r.verify.ran && !r.verify.ok)) ? 1 : 0;
+  for (const SparseResult& r : sparse_results) bad += r.error.empty() ? 0 : 1;
   std::fflush(stdout);
   return bad ? 1 : 0;
 }

@@ -209,6 +209,8 @@ std::string write_results(const std::string& path, const RunInfo& run, const std
   json verdict_list = json::array();
   for (const Verdict& v : verdicts(reference, results, ceil)) verdict_list.push_back(v.j);
   out["verdicts"] = verdict_list;
+  if (run.sections)
+    for (auto it = run.sections->begin(); it != run.sections->end(); ++it) out[it.key()] = it.value();
   try {
     const std::filesystem::path p(path);
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());

@@ -37,7 +37,9 @@ cd "$ROOT" || exit 1
 
 SANITIZER_FILTER="${FLASHMLA_SANITIZER_FILTER:-*/b1_sq1_h126_hkv3_L65_*:*/b2_sq4_h63_hkv1_L140_*:*/b2_sq2_h64_hkv8_L1_*:GpuSchedule.*}"
 # Further GPU test executables of the kernel families, each with its own small filter ("exe=filter ...").
-SANITIZER_FAMILIES="${FLASHMLA_SANITIZER_FAMILIES-flashmla_merge_gpu_tests=*n4_b2_sq1_h4_dv512_bf16_nanlse:*n3_b2_sq1_h3_dv33_bf16_someempty_misaligned:*n4_b2_sq3_h5_dv512_fp32_someempty_strided flashmla_gpu_sparse_decode_tests=*v32_b4_sq1_h64_topk64_page64_garbage:*model1_b3_sq2_h16_topk100_page53:*v32_b3_sq2_h32_topk200_page64_len_allinvalid flashmla_sparse_prefill_gpu_tests=*d512_h1_topk1_sq48_skv3_invalid:*d512_h3_topk5_sq48_skv37_all}"
+# The reliability tests run without the 110 GiB cache ones (they would take far too long under the tools)
+# and without the 4-threads x 50-calls one.
+SANITIZER_FAMILIES="${FLASHMLA_SANITIZER_FAMILIES-flashmla_merge_gpu_tests=*n4_b2_sq1_h4_dv512_bf16_nanlse:*n3_b2_sq1_h3_dv33_bf16_someempty_misaligned:*n4_b2_sq3_h5_dv512_fp32_someempty_strided:*waves_n2_b1_sq1_h9001_dv512_bf16_bf16_nanlse flashmla_gpu_sparse_decode_tests=*v32_b4_sq1_h64_topk64_page64_garbage:*model1_b3_sq2_h16_topk100_page53:*v32_b3_sq2_h32_topk200_page64_len_allinvalid flashmla_sparse_prefill_gpu_tests=*d512_h1_topk1_sq48_skv3_invalid:*d512_h3_topk5_sq48_skv37_all flashmla_gpu_reliability_tests=GpuReliability.GraphReplayAfterBufferReuse:GpuReliability.MultiDevice-GpuReliability.LargeCache110GiB*:GpuReliability.FourThreadsFourStreams}"
 SANITIZER_TOOLS="${FLASHMLA_SANITIZER_TOOLS:-memcheck racecheck initcheck synccheck}"
 SANITIZER_TIMEOUT="${FLASHMLA_SANITIZER_TIMEOUT:-240}"
 TEST_TIMEOUT="${FLASHMLA_TEST_TIMEOUT:-300}"

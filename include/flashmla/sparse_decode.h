@@ -13,8 +13,11 @@
 // lse = natural-log log-sum-exp of the scaled scores (without the sink). With attn_sink:
 // out *= 1 / (1 + exp(sink[h] - lse)). A row that sees no valid token: out = 0, lse = +inf.
 //
-// The sm90 kernel needs no schedule and no workspace: one CTA per (request, query token, 64-head block),
-// each walking all of its top-k list (docs/sparse_decode.md: a fixed, documented choice).
+// The sm90 kernel needs no schedule: one CTA per (request, query token, 64-head block), each walking all
+// of its top-k list, when that fills the GPU; with fewer such CTAs than SMs (small batches) each list is
+// split into n contiguous ranges of 64-token blocks on n CTAs, whose fp32 partials a combine kernel
+// merges (docs/sparse_decode.md). n is chosen from shapes on the host; the ranges from topk_length on the
+// device. The split needs a workspace of sparse_decode_workspace_size() bytes.
 #pragma once
 
 #include <cstddef>
@@ -41,8 +44,15 @@ struct SparseDecodeArgs {
   TensorView out;  // [b, s_q, h_q, 512] bf16, written; last dim contiguous
   TensorView lse;  // float32 [b, h_q, s_q], written (any strides, e.g. a transposed [b, s_q, h_q] buffer)
 
-  void* workspace = nullptr;  // unused today (sparse_decode_workspace_size() is 0); kept for a split-K path
+  // CUDA: >= sparse_decode_workspace_size(b, s_q, h_q, topk, extra_topk, num_splits) bytes, 16-byte
+  // aligned, disjoint from every tensor; needed only when that size is non-zero. Contents need no
+  // initialisation; the stream-ordered next call may reuse it. Ignored for CPU tensors.
+  void* workspace = nullptr;
   size_t workspace_bytes = 0;
+  // Split count of each top-k list on CUDA: 0 = automatic (split only when b * s_q * ceil(h_q / 64) is
+  // below the SM count); n >= 1 = exactly min(n, ceil(topk / 64) + ceil(extra_topk / 64)) splits, for
+  // tests and tuning (n > 1 needs s_q * h_q <= 65535). The CPU backend ignores it.
+  int32_t num_splits = 0;
   Stream stream = nullptr;  // CUDA stream for device tensors
 
   // Debug mode: read indices / topk_length on the host (a device-to-host copy that synchronizes the
@@ -60,8 +70,12 @@ Status can_implement(const SparseDecodeArgs& args) noexcept;
 // CPU tensors on the multithreaded CPU reference. On an invalid argument nothing is written.
 Status sparse_decode(const SparseDecodeArgs& args) noexcept;
 
-// Bytes of workspace sparse_decode() needs for these dimensions: 0 for every shape today.
-size_t sparse_decode_workspace_size(int32_t batch, int32_t s_q, int32_t h_q, int32_t topk,
-                                    int32_t extra_topk) noexcept;
+// Bytes of workspace sparse_decode() needs for these dimensions (topk, extra_topk: the index tensors'
+// last dimensions, extra_topk 0 without an extra cache) and num_splits (SparseDecodeArgs::num_splits):
+// 0 when the launch does not split (e.g. b * s_q * ceil(h_q / 64) >= 132), else the partials' size
+// for the largest sm_90 part (132 SMs), which covers any sm_90 device. At most ~17.3 MB for an
+// automatic split. 0 for invalid dimensions (sparse_decode() reports them); SIZE_MAX if it overflows.
+size_t sparse_decode_workspace_size(int32_t batch, int32_t s_q, int32_t h_q, int32_t topk, int32_t extra_topk,
+                                    int32_t num_splits = 0) noexcept;
 
 }  // namespace flashmla

@@ -39,10 +39,17 @@ struct SparsePrefillArgs {
   TensorView max_logits;   // float32 [s_q, h_q], written
   TensorView lse;          // float32 [s_q, h_q], written (natural log)
   Stream stream = nullptr; // CUDA stream for device tensors
+
+  // Debug mode: read indices / topk_length on the host (a device-to-host copy that synchronizes the
+  // stream for CUDA tensors) and fail with kInvalidArgument naming the first index (at a position
+  // p < topk_length[i]) that is neither -1 nor a row of kv, or a topk_length outside [0, topk]. Off in
+  // the hot path: such entries are then masked like -1 (lengths clamped to [0, topk]).
+  bool debug_checks = false;
 };
 
 // Checks every argument of sparse_prefill() and that a variant of this build can run it, without
-// launching anything or touching any tensor's memory.
+// launching anything or touching any tensor's memory (debug_checks' value checks excepted: they run
+// in sparse_prefill() only).
 Status can_implement(const SparsePrefillArgs& args) noexcept;
 
 // Runs the sparse prefill on args.stream (device tensors) or on the CPU (host tensors). On an invalid

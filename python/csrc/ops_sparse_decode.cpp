@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "flashmla/quantize.h"
+#include "flashmla/sparse_decode.h"
 #include "tensor_view.h"
 
 namespace {
@@ -73,6 +74,27 @@ std::tuple<at::Tensor, at::Tensor> sparse_decode(const at::Tensor& q, const at::
   args.out = output_view(out);
   args.lse = output_view(lse);
   args.stream = ctx.stream;
+  // Small batches split each top-k list across CTAs (docs/sparse_decode.md): the partials need a
+  // workspace, from the caching allocator (stream-ordered, graph-pool aware), freed when this returns.
+  // Shapes the library will reject size nothing: it reports them.
+  at::DataPtr workspace;
+  if (q.is_cuda() && indices.dim() == 3 && q.size(0) <= std::numeric_limits<int32_t>::max() &&
+      q.size(1) <= std::numeric_limits<int32_t>::max() && q.size(2) <= std::numeric_limits<int32_t>::max() &&
+      indices.size(2) <= std::numeric_limits<int32_t>::max()) {
+    const bool extra = extra_indices.has_value() && extra_indices->defined() && extra_indices->dim() == 3 &&
+                       extra_indices->size(2) <= std::numeric_limits<int32_t>::max();
+    const size_t bytes = flashmla::sparse_decode_workspace_size(
+        static_cast<int32_t>(b), static_cast<int32_t>(s_q), static_cast<int32_t>(h_q),
+        static_cast<int32_t>(indices.size(2)), extra ? static_cast<int32_t>(extra_indices->size(2)) : 0);
+    TORCH_CHECK_VALUE(bytes <= static_cast<size_t>(std::numeric_limits<int64_t>::max()), op,
+                      ": workspace_bytes: expected a size that fits in int64, got an overflowing size for q ",
+                      q.sizes());
+    if (bytes > 0) {
+      workspace = new_workspace(bytes);
+      args.workspace = workspace.get();
+      args.workspace_bytes = bytes;
+    }
+  }
   check(flashmla::sparse_decode(args), op);
   return {std::move(out), std::move(lse)};
 }

@@ -62,6 +62,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_prefill(const at::Tensor& 
   args.max_logits = output_view(max_logits);
   args.lse = output_view(lse);
   args.stream = ctx.stream;
+  args.debug_checks = debug_mode();  // FLASH_MLA_DEBUG=1: out-of-range indices / lengths are errors
   check(flashmla::sparse_prefill(args), op);
   return {std::move(out), std::move(max_logits), std::move(lse)};
 }

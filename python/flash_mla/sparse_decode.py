@@ -5,7 +5,9 @@
 masked and never read), the first ``topk_length[b]`` of them if given, plus an optional second pool
 (``extra_k_cache`` / ``extra_indices`` / ``extra_topk_length``) in the same softmax. The format follows
 from ``q``'s last dimension: 576 -> V32 (656 B/token), 512 -> MODEL1 (584 B/token). CUDA tensors run the
-sm90a kernel (any h_q, any topk >= 1, any page size), CPU tensors the float64 reference.
+sm90a kernel (any h_q, any topk >= 1, any page size), CPU tensors the float64 reference. On CUDA, calls
+with fewer (request, token, 64-head) CTAs than SMs split each top-k list across CTAs and merge the
+partials; the op allocates that workspace itself from the caching allocator (graph-pool aware).
 """
 
 from __future__ import annotations

@@ -43,6 +43,9 @@ def flash_mla_sparse_fwd(
         (out [s_q, h_q, d_v] bfloat16, max_logits [s_q, h_q] float32, lse [s_q, h_q] float32): max_logits
         is the max of sm_scale * q.k (-inf for a row with no valid index), lse the natural-log
         log-sum-exp (+inf for such a row), both without the sink; such a row's out is 0.
+
+    Set FLASH_MLA_DEBUG=1 (read once per process) to reject, instead of masking, a counted index that is
+    neither -1 nor a row of kv and a topk_length outside [0, topk] (a host synchronization per call).
     """
     for name, t, optional in (("q", q, False), ("kv", kv, False), ("indices", indices, False),
                               ("attn_sink", attn_sink, True), ("topk_length", topk_length, True)):

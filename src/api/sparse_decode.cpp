@@ -8,8 +8,10 @@
 // extra_topk_length only with it; out [b, s_q, h_q, 512] bf16, lse [b, h_q, s_q] fp32); strides (q, out
 // last dim contiguous; cache rows contiguous with row stride bytes_per_token and page stride >= page *
 // bytes_per_token; CUDA: 16-byte aligned q rows, 8-byte aligned cache base and page stride, even out
-// strides); outputs not overlapping themselves, each other or any input; softmax_scale. Index values are
-// only checked in debug mode: out-of-range ones are masked like -1.
+// strides); outputs not overlapping themselves, each other or any input, the workspace not overlapping
+// anything; softmax_scale; num_splits >= 0 (a forced split's grid and combine fit); the workspace (size,
+// 16-byte alignment) when the sm90 plan splits (split_plan.h). Index values are only checked in debug
+// mode: out-of-range ones are masked like -1.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -22,6 +24,7 @@
 #include "common/sparse_decode_problem.h"
 #include "flashmla/sparse_decode.h"
 #include "kernels/registry.h"
+#include "kernels/sm90/sparse_decode/split_plan.h"
 
 #if defined(FLASHMLA_WITH_CUDA) && FLASHMLA_WITH_CUDA
 #include <cuda_runtime.h>
@@ -196,6 +199,25 @@ Status validate(const SparseDecodeArgs& a, SparseDecodeProblem* pb) {
   // ---- scalars ----
   float scale = 0.0f;
   FLASHMLA_RETURN_IF_ERROR(resolve_softmax_scale(a.softmax_scale, default_softmax_scale(d_qk), "softmax_scale", &scale));
+  if (a.num_splits < 0)
+    return invalid("num_splits", ">= 0 (0: automatic, n >= 1: that many splits of each top-k list)", cat(a.num_splits),
+                   ErrorKind::kValue);
+  if (cuda && a.num_splits > 1) {
+    // A forced split count depends on shapes only: its grid and the combine's must fit (an automatic one
+    // always does: it splits only grids smaller than the GPU).
+    namespace sd = sm90::sparse_decode;
+    const sd::SplitPlan plan = sd::make_split_plan(b, s_q, h_q, pb->main.topk, pb->extra.topk, sd::kMaxSmsSm90,
+                                                   a.num_splits);
+    if (plan.num_splits > 1) {
+      if (plan.overflow || plan.ctas * plan.num_splits > std::numeric_limits<int32_t>::max())
+        return invalid("num_splits", cat("at most ", std::numeric_limits<int32_t>::max() / plan.ctas,
+                                         " for this shape (b * s_q * ceil(h_q / 64) * num_splits CTAs)"),
+                       cat(a.num_splits), ErrorKind::kValue);
+      if (s_q * h_q > sd::kMaxCombineRows)
+        return invalid("num_splits", cat("0 or 1 when s_q * h_q > ", sd::kMaxCombineRows, " (the combine's grid)"),
+                       cat(a.num_splits, " with s_q * h_q = ", s_q * h_q), ErrorKind::kValue);
+    }
+  }
 
   // ---- aliasing: outputs vs inputs, each other and the workspace ----
   {
@@ -214,6 +236,10 @@ Status validate(const SparseDecodeArgs& a, SparseDecodeProblem* pb) {
       FLASHMLA_RETURN_IF_ERROR(check_disjoint(r_lse, r));
     }
     FLASHMLA_RETURN_IF_ERROR(check_disjoint(r_lse, r_out));
+    // The split kernel writes the workspace while it reads the inputs.
+    const ByteRange& r_ws = inputs[sizeof(inputs) / sizeof(inputs[0]) - 1];
+    for (size_t i = 0; i + 1 < sizeof(inputs) / sizeof(inputs[0]); ++i)
+      FLASHMLA_RETURN_IF_ERROR(check_disjoint(r_ws, inputs[i]));
   }
 
   pb->args = &a;
@@ -305,10 +331,14 @@ Status prepare(const SparseDecodeArgs& a, SparseDecodeProblem* pb, const registr
   if (pb->main.has_topk_length || pb->extra.has_topk_length) features |= registry::kFeatureTopkLength;
   if (pb->extra.topk > 0) features |= registry::kFeatureExtraCache;
   FLASHMLA_RETURN_IF_ERROR(registry::select(registry::sparse_decode_variants(), key, features, *pb, v));
+  // sm90: non-zero when the launch splits the top-k lists (few CTAs, or a forced num_splits > 1).
   const size_t need = (*v)->workspace_bytes(*pb);
   if (need > 0 && (a.workspace == nullptr || a.workspace_bytes < need))
     return invalid("workspace", cat(need, " bytes (sparse_decode_workspace_size)"),
                    cat(a.workspace_bytes, " bytes at ", ptr_string(a.workspace)), ErrorKind::kWorkspace);
+  if (need > 0 && reinterpret_cast<uintptr_t>(a.workspace) % 16 != 0)
+    return invalid("workspace", "a 16-byte aligned address (float4 partials)", ptr_string(a.workspace),
+                   ErrorKind::kWorkspace);
   return Status::Ok();
 }
 
@@ -334,6 +364,13 @@ Status sparse_decode(const SparseDecodeArgs& args) noexcept {
   });
 }
 
-size_t sparse_decode_workspace_size(int32_t, int32_t, int32_t, int32_t, int32_t) noexcept { return 0; }
+size_t sparse_decode_workspace_size(int32_t batch, int32_t s_q, int32_t h_q, int32_t topk, int32_t extra_topk,
+                                    int32_t num_splits) noexcept {
+  if (batch < 0 || s_q < 0 || h_q < 1 || topk < 1 || extra_topk < 0 || num_splits < 0) return 0;
+  namespace sd = sm90::sparse_decode;
+  // The largest sm_90 part's SM count: an automatic plan on any sm_90 device needs at most this much.
+  const sd::SplitPlan plan = sd::make_split_plan(batch, s_q, h_q, topk, extra_topk, sd::kMaxSmsSm90, num_splits);
+  return plan.overflow ? std::numeric_limits<size_t>::max() : plan.workspace_bytes;
+}
 
 }  // namespace flashmla

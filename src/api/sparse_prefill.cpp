@@ -7,16 +7,22 @@
 // [s_q, h_q, 512] bf16, max_logits and lse [s_q, h_q] fp32); d_v = 512; sm_scale a normal float in
 // (0, 1e4]; last dimensions of q, kv, out contiguous, other strides >= 0 (CUDA: q and kv row strides
 // multiples of 8 elements for 16-byte loads); outputs not overlapping themselves, each other or any
-// input; pointers non-null and aligned. Index values are never checked: out-of-range ones are masked.
+// input; pointers non-null and aligned. Index values are only checked in debug mode (args.debug_checks:
+// a host copy, synchronizing); otherwise out-of-range ones are masked.
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "api/checks.h"
 #include "api/guard.h"
 #include "common/sparse_prefill_problem.h"
 #include "flashmla/sparse_prefill.h"
 #include "kernels/registry.h"
+
+#if defined(FLASHMLA_WITH_CUDA) && FLASHMLA_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
 
 namespace flashmla {
 namespace detail {
@@ -170,6 +176,62 @@ Status validate(const SparsePrefillArgs& a, SparsePrefillProblem* pb) {
   return Status::Ok();
 }
 
+// ---- debug mode: index values -------------------------------------------------------------------------
+
+// The elements of an int32 view as host memory: the view itself (CPU) or a copy of its byte range (CUDA,
+// synchronizing the stream). *base then points at element offset 0 of the view.
+Status host_ints(const TensorView& v, const char* name, Stream stream, std::vector<int32_t>* buf,
+                 const int32_t** base) {
+  if (!v.is_cuda()) {
+    *base = static_cast<const int32_t*>(v.data);
+    return Status::Ok();
+  }
+  int64_t lo = 0, hi = -1;
+  FLASHMLA_RETURN_IF_ERROR(check_sizes(v, name, &lo, &hi));
+  buf->assign(static_cast<size_t>(hi - lo + 1), 0);
+#if defined(FLASHMLA_WITH_CUDA) && FLASHMLA_WITH_CUDA
+  const auto st = reinterpret_cast<cudaStream_t>(stream);
+  cudaError_t err = cudaMemcpyAsync(buf->data(), static_cast<const int32_t*>(v.data) + lo, buf->size() * 4,
+                                    cudaMemcpyDeviceToHost, st);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(st);
+  if (err != cudaSuccess)
+    return Status(StatusCode::kCudaError, cat("debug_checks: copying ", name, " to the host: ", cudaGetErrorName(err)));
+#else
+  (void)stream;
+  return unsupported(name, "a CPU tensor (flashmla was built without CUDA)", "a CUDA tensor", ErrorKind::kDevice);
+#endif
+  *base = buf->data() - lo;
+  return Status::Ok();
+}
+
+// The first topk_length outside [0, topk], else the first index at a counted position that is neither
+// -1 (the filler) nor a row of kv.
+Status debug_checks(const SparsePrefillProblem& p) {
+  const SparsePrefillArgs& a = *p.args;
+  std::vector<int32_t> ibuf, tbuf;
+  const int32_t *iv = nullptr, *tv = nullptr;
+  FLASHMLA_RETURN_IF_ERROR(host_ints(a.indices, "indices", a.stream, &ibuf, &iv));
+  if (p.has_topk_length) FLASHMLA_RETURN_IF_ERROR(host_ints(a.topk_length, "topk_length", a.stream, &tbuf, &tv));
+  const int64_t si = a.indices.stride[0], sk = a.indices.stride[2];
+  for (int64_t i = 0; i < p.s_q; ++i) {
+    int64_t n = p.topk;
+    if (tv) {
+      n = tv[i * a.topk_length.stride[0]];
+      if (n < 0 || n > p.topk)
+        return invalid(cat("topk_length[", i, "]"), cat("a length in [0, ", p.topk, "] (debug_checks)"), cat(n),
+                       ErrorKind::kValue);
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t idx = iv[i * si + t * sk];
+      if (idx != -1 && (idx < 0 || idx >= p.s_kv))
+        return invalid(cat("indices[", i, "][0][", t, "]"),
+                       cat("-1 or a row in [0, ", p.s_kv, ") (kv: ", p.s_kv, " rows; debug_checks)"), cat(idx),
+                       ErrorKind::kValue);
+    }
+  }
+  return Status::Ok();
+}
+
 Status prepare(const SparsePrefillArgs& a, SparsePrefillProblem* pb,
                const registry::Variant<SparsePrefillProblem>** v) {
   FLASHMLA_RETURN_IF_ERROR(validate(a, pb));
@@ -201,6 +263,7 @@ Status sparse_prefill(const SparsePrefillArgs& args) noexcept {
     const registry::Variant<SparsePrefillProblem>* v = nullptr;
     FLASHMLA_RETURN_IF_ERROR(detail::prepare(args, &pb, &v));
     if (pb.s_q == 0) return Status::Ok();  // nothing to compute or write
+    if (args.debug_checks) FLASHMLA_RETURN_IF_ERROR(detail::debug_checks(pb));
     return v->run(pb);
   });
 }

@@ -1,6 +1,7 @@
 // merge_partial_attention on an sm_90 GPU against the CPU backend (itself checked against the naive
 // formula by test_merge.cpp): every named case (vector and scalar paths, strided / misaligned views,
-// empty parts full of NaN, all-empty rows, NaN lses, n up to 64), capture in a CUDA graph, a large
+// empty parts full of NaN, all-empty rows, NaN lses, n up to 64), problems of several waves of warps
+// (GpuMergeWaves: the pipelined multi-row groups), capture in a CUDA graph, a large
 // case whose bandwidth is printed next to the device's copy bandwidth, and context-parallel decode on
 // one GPU (GPU decode per shard + GPU merge vs the CPU decode of the whole cache).
 // Every test reports itself as skipped where no sm_90 GPU exists.
@@ -89,6 +90,76 @@ TEST_P(GpuMerge, MatchesCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, GpuMerge, ::testing::ValuesIn(merge_cases_small()),
+                         [](const ::testing::TestParamInfo<MergeCaseSpec>& i) { return i.param.name; });
+
+// Problems larger than one wave of warps (132 SMs x 16 warps x up to 2 rows per group): every warp walks
+// several groups (the lse of the next group is prefetched during the current one, launch.cu sizes the
+// grid), the last group is partial (odd row counts), and rows of every kind (some / all parts empty,
+// NaN lse) sit in the middle of the pipeline. Covers every rows-per-group choice (n = 1, 2 -> 2 rows;
+// n >= 3 -> 1 row, one or several rounds of parts), the two-chunk rows (dv 1024, dv 600), fp16 / fp32,
+// the strided vector path and the scalar path.
+std::vector<MergeCaseSpec> wave_cases() {
+  struct Row {
+    int32_t n, b, s_q, h_q, dv;
+    DType in, out;
+    EmptyPattern e;
+    bool strided, misaligned;
+  };
+  constexpr DType bf = DType::kBF16, hf = DType::kFP16, f32 = DType::kFP32;
+  using E = EmptyPattern;
+  const Row rows[] = {
+      {1, 3, 3, 1001, 512, bf, bf, E::kAllEmptyRows, false, false},
+      {2, 3, 3, 1001, 512, bf, bf, E::kAllEmptyRows, false, false},
+      {2, 1, 1, 9001, 512, bf, bf, E::kNanLse, false, false},
+      {2, 2, 1, 2251, 1024, bf, bf, E::kSome, false, false},
+      {3, 1, 3, 3001, 512, hf, f32, E::kSome, false, false},
+      {5, 1, 1, 9001, 512, bf, bf, E::kAllEmptyRows, false, false},
+      {8, 1, 3, 3001, 600, bf, bf, E::kSome, false, false},
+      {9, 1, 1, 6001, 512, bf, bf, E::kSome, false, false},
+      {1, 1, 1, 9001, 512, f32, f32, E::kSome, false, false},
+      {2, 1, 1, 9001, 512, f32, f32, E::kAllEmptyRows, false, false},
+      {3, 1, 1, 9001, 512, f32, f32, E::kNanLse, false, false},
+      {4, 3, 3, 1001, 512, bf, bf, E::kSome, true, false},
+      {3, 1, 1, 9001, 33, bf, bf, E::kSome, false, true},
+  };
+  std::vector<MergeCaseSpec> v;
+  for (const Row& r : rows) {
+    MergeCaseSpec s;
+    s.n = r.n;
+    s.b = r.b;
+    s.s_q = r.s_q;
+    s.h_q = r.h_q;
+    s.dv = r.dv;
+    s.in = r.in;
+    s.out = r.out;
+    s.empty = r.e;
+    s.strided = r.strided;
+    s.misaligned = r.misaligned;
+    const char* dt[] = {"bf16", "fp16", "fp32"};
+    auto dn = [&](DType t) { return dt[t == bf ? 0 : (t == hf ? 1 : 2)]; };
+    const char* en[] = {"none", "someempty", "allemptyrows", "allempty", "nanlse"};
+    s.name = "waves_n" + std::to_string(r.n) + "_b" + std::to_string(r.b) + "_sq" + std::to_string(r.s_q) + "_h" +
+             std::to_string(r.h_q) + "_dv" + std::to_string(r.dv) + "_" + dn(r.in) + "_" + dn(r.out) + "_" +
+             en[static_cast<int>(r.e)] + (r.strided ? "_strided" : "") + (r.misaligned ? "_misaligned" : "");
+    v.push_back(s);
+  }
+  return v;
+}
+
+class GpuMergeWaves : public ::testing::TestWithParam<MergeCaseSpec> {};
+
+TEST_P(GpuMergeWaves, MatchesCpu) {
+  FLASHMLA_REQUIRE_HOPPER();
+  MergeHost c = make_merge_case(GetParam());
+  DeviceMerge d;
+  const std::string err = upload_merge(c, &d);
+  ASSERT_TRUE(err.empty()) << c.spec.name << ": " << err;
+  const Status st = merge_partial_attention(d.args);
+  ASSERT_TRUE(st.ok()) << c.spec.name << ": " << st.message();
+  expect_matches_cpu(c, d);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GpuMergeWaves, ::testing::ValuesIn(wave_cases()),
                          [](const ::testing::TestParamInfo<MergeCaseSpec>& i) { return i.param.name; });
 
 TEST(GpuMergeGraph, CapturedAndReplayed) {

@@ -129,6 +129,14 @@ std::vector<SparsePrefillSpec> gpu_cases() {
   v.push_back({.name = "d576_h100_topk200_skv0", .s_q = 4, .s_kv = 0, .h_q = 100, .topk = 200});
   v.push_back({.name = "d576_h128_topk130_scale3", .s_q = 4, .s_kv = 1000, .h_q = 128, .topk = 130,
                .sm_scale = 3.0f});
+  // Step-count parity of the two consumers' ping-pong (odd / even numbers of 64-position steps, per-token
+  // counts from 0 to topk / 64 through partial lengths), and a second head group of one row.
+  v.push_back({.name = "d576_h65_topk320_lengths_sink", .s_q = 9, .s_kv = 2000, .h_q = 65, .topk = 320,
+               .invalid_fraction = 0.1, .lengths = LengthMode::kPartial, .sink = SinkMode::kRandom});
+  v.push_back({.name = "d512_h128_topk448_lengths", .s_q = 9, .s_kv = 5000, .h_q = 128, .d_qk = 512, .topk = 448,
+               .invalid_fraction = 0.1, .lengths = LengthMode::kPartial});
+  v.push_back({.name = "d576_h128_topk2047_stride", .s_q = 3, .s_kv = 9000, .h_q = 128, .topk = 2047,
+               .kv_row_stride = 640, .invalid_fraction = 0.05});
   v.push_back({.name = "d576_h1_topk5_sq70000", .s_q = 70000, .s_kv = 5000, .h_q = 1, .topk = 5,
                .lengths = LengthMode::kPartial});
   v.push_back({.name = "d512_h3_topk1_sq66000_stride", .s_q = 66000, .s_kv = 100, .h_q = 3, .d_qk = 512, .topk = 1,

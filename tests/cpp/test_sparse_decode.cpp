@@ -331,6 +331,7 @@ const BadCase kBadCases[] = {
     {"lse_aliases_out", [](SparseDecodeArgs& a) { a.lse.data = a.out.data; }, "lse: expected memory disjoint from out"},
     {"scale_negative", [](SparseDecodeArgs& a) { a.softmax_scale = -1.0f; }, "softmax_scale"},
     {"scale_nan", [](SparseDecodeArgs& a) { a.softmax_scale = NAN; }, "softmax_scale"},
+    {"num_splits_negative", [](SparseDecodeArgs& a) { a.num_splits = -1; }, "num_splits: expected >= 0"},
 };
 
 class SparseValidation : public ::testing::TestWithParam<BadCase> {};
@@ -356,7 +357,60 @@ TEST_P(SparseValidation, RejectsWithMessageAndWritesNothing) {
 INSTANTIATE_TEST_SUITE_P(Table, SparseValidation, ::testing::ValuesIn(kBadCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
-TEST(SparseDecodeApi, WorkspaceIsZero) { EXPECT_EQ(sparse_decode_workspace_size(128, 2, 128, 2048, 0), 0u); }
+// The split plan (src/kernels/sm90/sparse_decode/split_plan.h) as sparse_decode_workspace_size() exposes
+// it: bytes = b * n * s_q * h_q * (512 + 1) * 4 (+ the lse padding, the [b + 1] slot prefix and a word).
+size_t split_bytes(int64_t b, int64_t n, int64_t s_q, int64_t h_q) {
+  const int64_t rows = b * n * s_q * h_q;
+  return static_cast<size_t>(rows * 2048 + (rows * 4 + 15) / 16 * 16 + (b + 1) * 4 + 4);
+}
+
+TEST(SparseDecodeApi, WorkspaceZeroWhenTheGridIsFull) {
+  EXPECT_EQ(sparse_decode_workspace_size(128, 2, 128, 2048, 0), 0u);  // 512 CTAs >= 132 SMs
+  EXPECT_EQ(sparse_decode_workspace_size(66, 1, 128, 2048, 0), 0u);   // 132 CTAs
+  EXPECT_EQ(sparse_decode_workspace_size(64, 2, 64, 128, 512), 0u);   // 128 CTAs: a second wave would not pay
+  EXPECT_EQ(sparse_decode_workspace_size(1, 1, 128, 192, 0), 0u);     // 3 blocks: < 2 per split
+  EXPECT_EQ(sparse_decode_workspace_size(2, 2, 128, 2048, 0, 1), 0u); // forced unsplit
+}
+
+TEST(SparseDecodeApi, WorkspaceOfAutomaticSplits) {
+  // b 2, s_q 2, h_q 128: 8 CTAs; 32 blocks -> floor(132 / 8) = 16 splits of 2 blocks.
+  EXPECT_EQ(sparse_decode_workspace_size(2, 2, 128, 2048, 0), split_bytes(2, 16, 2, 128));
+  // b 1, s_q 1, h_q 128: 2 CTAs; at least 2 blocks per split -> 16 splits.
+  EXPECT_EQ(sparse_decode_workspace_size(1, 1, 128, 2048, 0), split_bytes(1, 16, 1, 128));
+  // b 32, s_q 1, h_q 128: 64 CTAs -> 2 splits of 16 blocks.
+  EXPECT_EQ(sparse_decode_workspace_size(32, 1, 128, 2048, 0), split_bytes(32, 2, 1, 128));
+  // b 3, s_q 1, h_q 16, topk 100 + extra 300 (2 + 5 blocks): 3 CTAs, n_max 3 -> 3 blocks a split -> 3 splits.
+  EXPECT_EQ(sparse_decode_workspace_size(3, 1, 16, 100, 300), split_bytes(3, 3, 1, 16));
+  // b 40, s_q 1, h_q 64: 40 CTAs, n_max 3 of 32 blocks -> 11 blocks a split -> 3 splits.
+  EXPECT_EQ(sparse_decode_workspace_size(40, 1, 64, 2048, 0), split_bytes(40, 3, 1, 64));
+  // Every automatic plan stays within one wave of 132 CTAs: <= 132 * 64 rows of partials.
+  for (int b : {1, 2, 3, 5, 17, 65})
+    for (int h : {1, 16, 64, 128})
+      EXPECT_LE(sparse_decode_workspace_size(b, 1, h, 16384, 512), split_bytes(1, 1, 132, 64) + (b + 1) * 4u)
+          << "b " << b << " h " << h;
+}
+
+TEST(SparseDecodeApi, WorkspaceOfForcedSplits) {
+  EXPECT_EQ(sparse_decode_workspace_size(128, 2, 128, 2048, 0, 4), split_bytes(128, 4, 2, 128));
+  EXPECT_EQ(sparse_decode_workspace_size(2, 1, 8, 100, 0, 1000), split_bytes(2, 2, 1, 8));  // clamped to 2 blocks
+  EXPECT_EQ(sparse_decode_workspace_size(2, 1, 8, 1, 0, 7), 0u);  // one block: nothing to split
+  EXPECT_EQ(sparse_decode_workspace_size(2, 1, 8, 100, 0, -1), 0u);  // invalid: sparse_decode reports it
+  EXPECT_EQ(sparse_decode_workspace_size(-1, 1, 8, 100, 0), 0u);
+  EXPECT_EQ(sparse_decode_workspace_size(1 << 20, 2047, 1, 1 << 30, 0, 1 << 24), SIZE_MAX);  // overflow
+}
+
+// The CPU backend ignores num_splits and needs no workspace.
+TEST(SparseDecodeApi, CpuIgnoresNumSplits) {
+  auto s = finish(base(KvFormat::kSparseV32, 2, 1, 4, 200, 64));
+  SparseHostCase c = make_sparse_case(s);
+  SparseDecodeArgs a = make_sparse_args(c, host_pointers(c));
+  ASSERT_TRUE(sparse_decode(a).ok());
+  const std::vector<uint16_t> ref = c.out;
+  poison(c);
+  a.num_splits = 3;
+  ASSERT_TRUE(sparse_decode(a).ok());
+  EXPECT_EQ(c.out, ref);
+}
 
 }  // namespace
 }  // namespace flashmla::test

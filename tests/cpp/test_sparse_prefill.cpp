@@ -251,6 +251,62 @@ TEST_F(SparsePrefillValidation, CudaTensorsWithoutKernelsOrGpu) {
   EXPECT_EQ(static_cast<int>(st.code()), static_cast<int>(StatusCode::kNotSupported)) << st.message();
 }
 
+// Debug mode: a counted index that is neither -1 nor a row of kv, or a length outside [0, topk], is
+// reported by name and nothing is written; -1 fillers, indices past topk_length and (without debug mode)
+// anything else stay masked.
+TEST(SparsePrefillDebugChecks, ReportsOutOfRangeIndices) {
+  SparsePrefillHost c = make_sparse_prefill_case({.name = "debug", .s_q = 3, .s_kv = 16, .h_q = 2, .topk = 8});
+  for (int32_t& i : c.indices) i = i % 16;  // every position valid
+  c.indices[1 * 8 + 5] = -1;                 // the filler is allowed
+  SparsePrefillArgs a = make_sparse_prefill_args(c, host_pointers(c));
+  a.debug_checks = true;
+  ASSERT_TRUE(sparse_prefill(a).ok()) << sparse_prefill(a).message();
+
+  for (const int32_t bad : {16, INT_MAX, -2, INT_MIN}) {
+    c.indices[2 * 8 + 3] = bad;
+    poison_sparse_prefill_outputs(c);
+    const Status st = sparse_prefill(a);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(st.message().find("indices[2][0][3]"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("debug_checks"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(std::to_string(bad)), std::string::npos) << st.message();
+    EXPECT_TRUE(std::isnan(c.lse[0])) << "nothing written on failure";
+    a.debug_checks = false;
+    EXPECT_TRUE(sparse_prefill(a).ok()) << "masked without debug mode";
+    EXPECT_FALSE(std::isnan(c.lse[0]));
+    a.debug_checks = true;
+  }
+  c.indices[2 * 8 + 3] = 0;
+  ASSERT_TRUE(sparse_prefill(a).ok());
+  EXPECT_TRUE(can_implement(a).ok());
+}
+
+TEST(SparsePrefillDebugChecks, LengthsBoundTheCheckAndAreChecked) {
+  SparsePrefillHost c = make_sparse_prefill_case(
+      {.name = "debug_len", .s_q = 2, .s_kv = 16, .h_q = 1, .topk = 8, .lengths = LengthMode::kPartial});
+  for (int32_t& i : c.indices) i = i % 16;
+  c.topk_length = {4, 8};
+  c.indices[0 * 8 + 6] = 99;  // past topk_length[0]: not counted, not reported
+  SparsePrefillArgs a = make_sparse_prefill_args(c, host_pointers(c));
+  a.debug_checks = true;
+  ASSERT_TRUE(sparse_prefill(a).ok()) << sparse_prefill(a).message();
+
+  for (const int32_t bad_len : {-1, 9}) {
+    c.topk_length[1] = bad_len;
+    poison_sparse_prefill_outputs(c);
+    const Status st = sparse_prefill(a);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << bad_len;
+    EXPECT_NE(st.message().find("topk_length[1]"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("[0, 8]"), std::string::npos) << st.message();
+    EXPECT_TRUE(std::isnan(c.lse[0])) << "nothing written on failure";
+  }
+  c.topk_length[1] = 8;
+  c.indices[1 * 8 + 7] = 16;  // counted: reported
+  const Status st = sparse_prefill(a);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("indices[1][0][7]"), std::string::npos) << st.message();
+}
+
 TEST_F(SparsePrefillValidation, EmptyQueryIsANoOp) {
   SparsePrefillArgs a = base();
   a.q.shape[0] = a.indices.shape[0] = a.out.shape[0] = a.max_logits.shape[0] = a.lse.shape[0] = 0;

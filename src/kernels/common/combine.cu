@@ -1,6 +1,7 @@
 // Combine: merges the fp32 partials of split requests into out / lse.
 //   out = sum_s w_s * O_s,  w_s = exp(lse_s - lse),  lse = log(sum_s exp(lse_s));
-//   rows that no split saw get out 0 and lse +inf.
+//   rows that no split saw get out 0 and lse +inf. With p.attn_sink (sparse decode only):
+//   out *= 1 / (1 + exp(sink[h] - lse)) on rows some split saw.
 // Lane l owns channels 4l + 128i (i < 4) of a row, read with 16-byte loads. Two launch shapes:
 //   kWarpsPerRow = 8 (few rows, many splits, e.g. b = 1 over 132 SMs): a block per row, its 8 warps
 //     share the row's splits (warp w takes splits w, w + 8, ...) and meet in shared memory -- one warp
@@ -85,6 +86,16 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
     }
   }
   if (!active) return;
+  if (p.attn_sink != nullptr && mx != -INFINITY) {  // sparse decode: the sink on the merged lse, once
+    const float f = 1.0f / (1.0f + expf(p.attn_sink[head * p.stride_attn_sink_h] - lse));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      acc[i].x *= f;
+      acc[i].y *= f;
+      acc[i].z *= f;
+      acc[i].w *= f;
+    }
+  }
   uint16_t* dst = static_cast<uint16_t*>(p.out) + req * p.stride_o_b + token * p.stride_o_s + head * p.stride_o_h;
 #pragma unroll
   for (int i = 0; i < 4; ++i)

@@ -23,6 +23,10 @@ struct SplitKvOutputs {
   int64_t stride_o_b, stride_o_s, stride_o_h;
   float* lse;                  // [b, h_q, s_q]
   int64_t stride_lse_b, stride_lse_h, stride_lse_s;
+  // Optional (the sparse decode's hook; the dense decode leaves it null): float32 [h_q]; merged rows
+  // that saw a key get out *= 1 / (1 + exp(sink[h] - lse)), lse itself unchanged.
+  const float* attn_sink = nullptr;
+  int64_t stride_attn_sink_h = 0;
 };
 using CombineParams = SplitKvOutputs;
 

@@ -1,20 +1,24 @@
 // merge_kernel: out = sum_i exp(lse_i - lse) * out_i, lse = log sum_i exp(lse_i) (include/flashmla/merge.h).
 //
-// Grid: 1-D, kWarpsPerBlock warps per block, one warp per work item (row, chunk), grid-stride beyond
-// kMaxGridBlocks blocks. Row r = (b * s_q + s) * h_q + h; chunk c covers channels [c * kChunk, ...).
-// No shared memory, no block-level synchronization: warps are independent (config.h has the budgets).
+// Grid: 1-D, kWarpsPerBlock warps per block, at most one wave of warps (launch.cu sizes it). A warp
+// works on groups of kRows consecutive rows (row r = (b * s_q + s) * h_q + h) for one chunk of channels
+// at a time ([c * kChunk, ...)): groups g, g + #warps, ... for chunk 0, then the same for chunk 1 (dv >
+// 512 only). No shared memory, no block-level synchronization: warps are independent (config.h has the
+// budgets and the bandwidth prediction).
 //
-// Per item:
-//   pass 1 (lse): lane l reads lse_l and lse_{l+32} (n <= 64), warp-reduces the max over live parts
-//     (finite lse), the sum of exp(lse_i - max) and a NaN flag; a 64-bit ballot lists the live parts and
-//     each lane keeps the weights of its two parts.
-//   pass 2 (out): walks the live parts kUnroll at a time (the part index and its weight -- a shuffle --
-//     are warp-uniform, so empty parts are skipped, never multiplied: NaN there cannot leak), issues
-//     all their 16-byte streaming loads (ld.global.cs: read once) and then accumulates in fp32.
+// Per group (a software pipeline over the warp's groups):
+//   lse: lane l holds lse_l and lse_{l+32} (n <= 64) of each row of the group, loaded during the
+//     PREVIOUS group's data wait; per row a warp reduction gives the max over live parts (finite lse),
+//     the sum of exp(lse_i - max) and a NaN flag, a 64-bit ballot lists the live parts and each lane keeps
+//     the weights of its two parts. Then the next group's lse loads are issued.
+//   out: rounds over the live parts, kUnroll per row and round (the part index and its weight -- a
+//     shuffle -- are warp-uniform, so empty parts are skipped, never multiplied: NaN there cannot leak):
+//     all the round's 16-byte streaming loads (ld.global.cs: read once) of all kRows rows are issued,
+//     then accumulated in fp32.
 //   write: out rounded once (round to nearest even), lse by lane 0 of chunk 0. NaN lse_i -> NaN row;
 //     no live part -> out 0, lse +inf.
-// The accurate expf/logf are used: the lse pass touches n floats per item, nothing next to the
-// n * dv elements of pass 2, and the lse must hold ~1 ulp.
+// The accurate expf/logf are used: the lse work is n floats per row, nothing next to the n * dv
+// elements of the out rounds, and the lse must hold ~1 ulp. Row indices are 32-bit (rows < 2^31).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -115,95 +119,160 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-template <Fmt kIn, Fmt kOut, bool kVector>
+// The lse statistics of one row (warp-uniform except w0 / w1, the weights of this lane's two parts).
+struct RowStats {
+  uint64_t live;  // bit i: part i has a finite lse
+  float mx, sum;  // max finite lse; sum of exp(lse_i - mx) over live parts (>= 1 when live != 0)
+  float w0, w1;   // weights of parts lane and lane + 32 (0 when empty)
+  bool nan;       // some lse_i is NaN
+};
+
+__device__ __forceinline__ RowStats row_stats(float l0, float l1) {
+  RowStats r;
+  r.nan = __any_sync(kFullMask, isnan(l0) || isnan(l1));
+  const bool live0 = isfinite(l0), live1 = isfinite(l1);
+  r.live = static_cast<uint64_t>(__ballot_sync(kFullMask, live0)) |
+           (static_cast<uint64_t>(__ballot_sync(kFullMask, live1)) << 32);
+  r.mx = warp_max(fmaxf(live0 ? l0 : -INFINITY, live1 ? l1 : -INFINITY));
+  const float e0 = live0 ? expf(l0 - r.mx) : 0.0f, e1 = live1 ? expf(l1 - r.mx) : 0.0f;
+  r.sum = warp_sum(e0 + e1);
+  const float inv = 1.0f / r.sum;
+  r.w0 = e0 * inv;
+  r.w1 = e1 * inv;
+  return r;
+}
+
+// (b, s, h) of a row; valid = the row exists (the last group may be partial).
+struct RowIdx {
+  uint32_t b, s, h;
+  bool valid;
+};
+__device__ __forceinline__ RowIdx row_idx(const MergeParams& p, uint32_t row) {
+  RowIdx r;
+  r.valid = row < static_cast<uint32_t>(p.num_rows);
+  const uint32_t hq = static_cast<uint32_t>(p.h_q), sq = static_cast<uint32_t>(p.s_q);
+  const uint32_t bs = row / hq;
+  r.h = row - bs * hq;
+  r.b = bs / sq;
+  r.s = bs - r.b * sq;
+  return r;
+}
+
+// Issues the lse loads of group g's rows (-inf = empty for padding lanes, missing rows and groups).
+template <int kRows>
+__device__ __forceinline__ void load_lses(const MergeParams& p, uint32_t g, int lane, float (&l0)[kRows],
+                                          float (&l1)[kRows]) {
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    l0[r] = -INFINITY;
+    l1[r] = -INFINITY;
+    const RowIdx ri = row_idx(p, g * kRows + r);  // g < 2^31 / kRows + #warps: no wrap-around
+    if (!ri.valid) continue;
+    const float* lp = p.lses + ri.b * p.stride_lses_b + ri.h * p.stride_lses_h + ri.s * p.stride_lses_s;
+    if (lane < p.num_parts) l0[r] = lp[lane * p.stride_lses_n];
+    if (lane + 32 < p.num_parts) l1[r] = lp[(lane + 32) * p.stride_lses_n];
+  }
+}
+
+template <Fmt kIn, Fmt kOut, bool kVector, int kRows>
 __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) merge_kernel(const __grid_constant__ MergeParams p) {
-  using S = Shape<kIn, kVector>;
+  using S = Shape<kIn, kVector, kRows>;
   constexpr int kElems = S::kElems, kVecs = S::kVecPerLane, kUnroll = S::kUnroll;
   const int lane = threadIdx.x & 31;
   const auto* outs = static_cast<const storage_t<kIn>*>(p.outs);
   auto* out = static_cast<storage_t<kOut>*>(p.out);
-  const int64_t stride_items = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
+  const uint32_t num_groups = (static_cast<uint32_t>(p.num_rows) + kRows - 1) / kRows;
+  const uint32_t first = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
+  const uint32_t stride = gridDim.x * kWarpsPerBlock;
 
-  // item is warp-uniform: every branch below on it, on the ballot or on the NaN flag is uniform.
-  for (int64_t item = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32; item < p.num_items;
-       item += stride_items) {
-    const int64_t row = item / p.chunks;
-    const int chunk = static_cast<int>(item - row * p.chunks);
-    const int64_t h = row % p.h_q, bs = row / p.h_q;
-    const int64_t s = bs % p.s_q, b = bs / p.s_q;
-
-    // ---- pass 1: the n lse values ----
-    const float* lp = p.lses + b * p.stride_lses_b + h * p.stride_lses_h + s * p.stride_lses_s;
-    const float l0 = lane < p.num_parts ? lp[lane * p.stride_lses_n] : -INFINITY;  // -inf: padding = empty
-    const float l1 = lane + 32 < p.num_parts ? lp[(lane + 32) * p.stride_lses_n] : -INFINITY;
-    const bool nan = __any_sync(kFullMask, isnan(l0) || isnan(l1));
-    const bool live0 = isfinite(l0), live1 = isfinite(l1);
-    const uint64_t live = static_cast<uint64_t>(__ballot_sync(kFullMask, live0)) |
-                          (static_cast<uint64_t>(__ballot_sync(kFullMask, live1)) << 32);
-    const float mx = warp_max(fmaxf(live0 ? l0 : -INFINITY, live1 ? l1 : -INFINITY));
-    const float e0 = live0 ? expf(l0 - mx) : 0.0f, e1 = live1 ? expf(l1 - mx) : 0.0f;
-    const float sum = warp_sum(e0 + e1);  // >= 1 when a part is live (the max contributes exp(0))
-    const float inv = 1.0f / sum;
-    const float w0 = e0 * inv, w1 = e1 * inv;
-
-    // ---- pass 2: weighted sum of the live parts ----
-    const int64_t row_off = b * p.stride_outs_b + s * p.stride_outs_s + h * p.stride_outs_h;
+  // g is warp-uniform: every branch below on it, on a ballot, a todo mask or a NaN flag is uniform.
+  for (int chunk = 0; chunk < p.chunks; ++chunk) {
     const int c0 = chunk * S::kChunk + lane * kElems;  // this lane's first channel; vector j adds 32 * kElems * j
-    float acc[kVecs][kElems];
+    float l0[kRows], l1[kRows];
+    load_lses<kRows>(p, first, lane, l0, l1);
+    for (uint32_t g = first; g < num_groups; g += stride) {
+      RowStats st[kRows];
 #pragma unroll
-    for (int j = 0; j < kVecs; ++j)
+      for (int r = 0; r < kRows; ++r) st[r] = row_stats(l0[r], l1[r]);
+      load_lses<kRows>(p, g + stride, lane, l0, l1);  // the next group's: in flight during this one
+
+      RowIdx ri[kRows];
+      const storage_t<kIn>* src[kRows];
+      uint64_t todo[kRows];
+      float acc[kRows][kVecs][kElems];
 #pragma unroll
-      for (int e = 0; e < kElems; ++e) acc[j][e] = 0.0f;
-    uint64_t todo = nan ? 0 : live;
-    while (todo != 0) {
-      int idx[kUnroll];
-      float w[kUnroll];
+      for (int r = 0; r < kRows; ++r) {
+        ri[r] = row_idx(p, g * kRows + r);
+        src[r] = outs + ri[r].b * p.stride_outs_b + ri[r].s * p.stride_outs_s + ri[r].h * p.stride_outs_h;
+        todo[r] = (ri[r].valid && !st[r].nan) ? st[r].live : 0;
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        idx[u] = -1;
-        w[u] = 0.0f;
-        if (todo != 0) {
-          const int i = __ffsll(static_cast<long long>(todo)) - 1;
-          todo &= todo - 1;
-          idx[u] = i;
-          w[u] = __shfl_sync(kFullMask, i < 32 ? w0 : w1, i & 31);
-        }
+        for (int j = 0; j < kVecs; ++j)
+#pragma unroll
+          for (int e = 0; e < kElems; ++e) acc[r][j][e] = 0.0f;
       }
-      raw_t<kIn, kElems> v[kUnroll][kVecs];
+
+      // ---- rounds: kUnroll live parts of every row, all loads issued before the first use ----
+      for (;;) {
+        uint64_t any = 0;
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const storage_t<kIn>* src = outs + row_off + static_cast<int64_t>(idx[u] < 0 ? 0 : idx[u]) * p.stride_outs_n;
+        for (int r = 0; r < kRows; ++r) any |= todo[r];
+        if (any == 0) break;
+        raw_t<kIn, kElems> v[kRows][kUnroll][kVecs];
+        float w[kRows][kUnroll];
+        int cnt[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          cnt[r] = 0;
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) {
+            w[r][u] = 0.0f;
+            if (todo[r] != 0) {
+              const int i = __ffsll(static_cast<long long>(todo[r])) - 1;
+              todo[r] &= todo[r] - 1;
+              w[r][u] = __shfl_sync(kFullMask, i < 32 ? st[r].w0 : st[r].w1, i & 31);
+              const storage_t<kIn>* pp = src[r] + static_cast<int64_t>(i) * p.stride_outs_n;
+#pragma unroll
+              for (int j = 0; j < kVecs; ++j) {
+                const int c = c0 + j * 32 * kElems;
+                if (c < p.head_dim) v[r][u][j] = load<kIn, kElems>(pp + c);
+              }
+              cnt[r] = u + 1;
+            }
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r)
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) {
+            if (u >= cnt[r]) continue;
+#pragma unroll
+            for (int j = 0; j < kVecs; ++j)
+              if (c0 + j * 32 * kElems < p.head_dim) fma_raw<kIn, kElems>(w[r][u], v[r][u][j], acc[r][j]);
+          }
+      }
+
+      // ---- write ----
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (!ri[r].valid) continue;
+        const bool nan = st[r].nan, empty = st[r].live == 0;
+        const float fill = nan ? __int_as_float(0x7fc00000) : 0.0f;  // quiet NaN / zero rows
+        storage_t<kOut>* dst = out + ri[r].b * p.stride_out_b + ri[r].s * p.stride_out_s + ri[r].h * p.stride_out_h;
 #pragma unroll
         for (int j = 0; j < kVecs; ++j) {
           const int c = c0 + j * 32 * kElems;
-          if (idx[u] >= 0 && c < p.head_dim) v[u][j] = load<kIn, kElems>(src + c);
+          if (c >= p.head_dim) continue;
+          if (nan || empty) {
+#pragma unroll
+            for (int e = 0; e < kElems; ++e) acc[r][j][e] = fill;
+          }
+          store<kOut, kElems>(dst + c, acc[r][j]);
+        }
+        if (chunk == 0 && lane == 0) {
+          const float lse = nan ? __int_as_float(0x7fc00000) : (empty ? INFINITY : st[r].mx + logf(st[r].sum));
+          p.lse[ri[r].b * p.stride_lse_b + ri[r].h * p.stride_lse_h + ri[r].s * p.stride_lse_s] = lse;
         }
       }
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (idx[u] < 0) continue;
-#pragma unroll
-        for (int j = 0; j < kVecs; ++j)
-          if (c0 + j * 32 * kElems < p.head_dim) fma_raw<kIn, kElems>(w[u], v[u][j], acc[j]);
-      }
-    }
-
-    // ---- write ----
-    const float fill = nan ? __int_as_float(0x7fc00000) : 0.0f;  // quiet NaN / zero rows
-    storage_t<kOut>* dst = out + b * p.stride_out_b + s * p.stride_out_s + h * p.stride_out_h;
-#pragma unroll
-    for (int j = 0; j < kVecs; ++j) {
-      const int c = c0 + j * 32 * kElems;
-      if (c >= p.head_dim) continue;
-      if (nan || live == 0) {
-#pragma unroll
-        for (int e = 0; e < kElems; ++e) acc[j][e] = fill;
-      }
-      store<kOut, kElems>(dst + c, acc[j]);
-    }
-    if (chunk == 0 && lane == 0) {
-      const float lse = nan ? __int_as_float(0x7fc00000) : (live == 0 ? INFINITY : mx + logf(sum));
-      p.lse[b * p.stride_lse_b + h * p.stride_lse_h + s * p.stride_lse_s] = lse;
     }
   }
 }

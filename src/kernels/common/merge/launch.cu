@@ -2,6 +2,8 @@
 // launch on args.stream. No host synchronization, no allocation.
 #include <cuda_runtime.h>
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 
 #include "flashmla/flashmla.h"
@@ -24,6 +26,20 @@ bool rows_aligned(const TensorView& v, int64_t vector_bytes) {
   for (int i = 0; i + 1 < v.rank; ++i)
     if (v.shape[i] > 1 && (v.stride[i] * es) % 16 != 0) return false;
   return (v.shape[v.rank - 1] * es) % vector_bytes == 0;
+}
+
+// SM count of a device, read once per device (the launch sizes its grid to one wave of warps).
+int sm_count(int device) {
+  static std::array<std::atomic<int>, 64> cached{};
+  std::atomic<int>* slot = device >= 0 && device < 64 ? &cached[device] : nullptr;
+  int v = slot ? slot->load(std::memory_order_relaxed) : 0;
+  if (v > 0) return v;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || v < 1) {
+    (void)cudaGetLastError();
+    return 132;  // an H100 SXM / H200: only the grid size depends on it, never the result
+  }
+  if (slot) slot->store(v, std::memory_order_relaxed);
+  return v;
 }
 
 }  // namespace
@@ -62,15 +78,17 @@ Status run(const MergeProblem& p) {
   mp.h_q = p.h_q;
   mp.head_dim = p.head_dim;
   mp.chunks = (p.head_dim + chunk - 1) / chunk;
-  mp.num_items = p.rows * mp.chunks;
+  mp.num_rows = static_cast<int32_t>(p.rows);  // validation: rows <= 2^31 - 1
 
   const auto stream = reinterpret_cast<cudaStream_t>(a.stream);
-  const Fmt out_fmt = fmt_of(p.out_dtype);
+  const Fmt in_fmt = fmt_of(p.in_dtype), out_fmt = fmt_of(p.out_dtype);
+  const int rows = rows_per_group(in_fmt, vector, p.num_parts);
+  const int sms = sm_count(a.outs.device_index);
   cudaError_t err = cudaErrorInvalidValue;
-  switch (fmt_of(p.in_dtype)) {
-    case Fmt::kBF16: err = launch<Fmt::kBF16>(mp, out_fmt, vector, stream); break;
-    case Fmt::kFP16: err = launch<Fmt::kFP16>(mp, out_fmt, vector, stream); break;
-    case Fmt::kFP32: err = launch<Fmt::kFP32>(mp, out_fmt, vector, stream); break;
+  switch (in_fmt) {
+    case Fmt::kBF16: err = launch<Fmt::kBF16>(mp, out_fmt, vector, rows, sms, stream); break;
+    case Fmt::kFP16: err = launch<Fmt::kFP16>(mp, out_fmt, vector, rows, sms, stream); break;
+    case Fmt::kFP32: err = launch<Fmt::kFP32>(mp, out_fmt, vector, rows, sms, stream); break;
   }
   return gpu::cuda_status(err, "merge_partial_attention: kernel launch");
 }

@@ -22,7 +22,7 @@ struct MergeParams {
   int32_t s_q, h_q;    // for decoding a row index into (b, s_q, h_q)
   int32_t head_dim;    // dv, 1..1024
   int32_t chunks;      // channel chunks per row (config.h: kChunk)
-  int64_t num_items;   // rows * chunks: one warp each
+  int32_t num_rows;    // b * s_q * h_q, 1 .. 2^31 - 1 (validation bounds it)
 };
 
 }  // namespace flashmla::kernels::merge

@@ -17,7 +17,7 @@ constexpr int kKBoxes = 9;        // a whole 64 x 576 page
 constexpr int kStages = 2;        // K pages in flight
 // A page's boxes are released to the producer in three groups, each as soon as its last reader is
 // done: the RoPE box after Q*K^T, boxes 0-3 (V[:, :256]) after P*V_L, boxes 4-7 after P*V_R. Every
-// box has its own "full" barrier, so Q*K^T starts on the first box that lands.
+// group also has its own "full" barrier, so Q*K^T starts on the first group that lands.
 enum BoxGroup : int { kGroupRope = 0, kGroupLo = 1, kGroupHi = 2, kNumGroups = 3 };
 constexpr int kRopeBox = 8;
 
@@ -44,8 +44,8 @@ constexpr int kSmemRowM = kSmemP1 + kBoxBytes;                    // f32 [2][64]
 constexpr int kSmemRowScale = kSmemRowM + 2 * kBlockM * 4;        // f32 [2][64] O rescale factor of page A/B
 constexpr int kSmemRowL = kSmemRowScale + 2 * kBlockM * 4;        // f32 [2][64] row sums of each consumer
 constexpr int kSmemBars = kSmemRowL + 2 * kBlockM * 4;            // mbarriers
-// q_full, q_empty, k_full[stage][box] (18), k_empty[stage][group] (6), epilogue row-sum exchange (1)
-constexpr int kNumMbarriers = 2 + kStages * kKBoxes + kStages * kNumGroups + 1;
+// q_full, q_empty, k_full[stage][group] (6), k_empty[stage][group] (6), epilogue row-sum exchange (1)
+constexpr int kNumMbarriers = 2 + 2 * kStages * kNumGroups + 1;
 constexpr int kSmemBarBytes = 256;
 constexpr int kSmemUsed = kSmemBars + kSmemBarBytes;
 constexpr int kSmemAlignSlack = 1024;                             // dynamic smem base is only 16 B aligned

@@ -23,15 +23,18 @@
 // Shared memory (config.h): Q 64 KB + 2 K stages x 72 KB + 2 P tiles x 8 KB + row exchange 1.5 KB.
 // Q's 64 RoPE channels are loaded into registers (A operand of the first 4 k-steps), which is what lets
 // two full K stages and both P tiles fit in 227 KB.
-// Pipeline: 2 K stages, each box with its own full mbarrier (Q*K^T waits box by box, RoPE box first)
-// and each box group with its own empty mbarrier, released by the group's last reader:
+// Pipeline: 2 K stages; each box group (RoPE box, boxes 0-3, boxes 4-7) has its own full mbarrier
+// (one expect_tx for the group's TMA boxes; Q*K^T waits group by group, RoPE first) and its own empty
+// mbarrier, released by the group's last reader:
 //                 page A (consumer 0's Q*K^T)       page B (consumer 1's Q*K^T)
 //   RoPE box 8    consumer 0 after Q*K_A^T          consumer 1 after Q*K_B^T
 //   boxes 0-3     consumer 0 after P_A V_A[:, :256]  consumer 0 after P_B V_B[:, :256]
 //   boxes 4-7     consumer 1 after P_A V_A[:, 256:]  consumer 1 after P_B V_B[:, 256:]
 // so the next pair's loads start group by group while the current pair is still being consumed
 // (a whole-stage release would wait for both consumers' last P*V). Page A is free by mid-iteration,
-// page B only at the end of it. Budget: 2 x 9 full + 2 x 3 empty + 2 Q + 1 epilogue mbarriers = 216 B.
+// page B only at the end of it. Budget: 2 x 3 full + 2 x 3 empty + 2 Q + 1 epilogue mbarriers = 120 B.
+// (Per-box full barriers, 9 per stage, measured 2 % slower on the H200: 9 try_wait loops and 9
+// wgmma fences per Q*K^T against 3; docs/perf-log.md §14.)
 // Q is released (q_empty) after each consumer's last Q*K^T of the chunk, so the next chunk's Q load
 // overlaps the current chunk's tail.
 #pragma once
@@ -49,30 +52,29 @@
 
 namespace flashmla::sm90::dense {
 
-// mbarrier addresses: q_full, q_empty, then k_full[stage][box], then k_empty[stage][group] (8 B
+// mbarrier addresses: q_full, q_empty, then k_full[stage][group], then k_empty[stage][group] (8 B
 // each). Stage indices are run-time values, so these are computed, not looked up in an array (which
 // would live in local memory).
 struct SmemBarriers {
   uint32_t base;
   __device__ uint32_t q_full() const { return base; }
   __device__ uint32_t q_empty() const { return base + 8; }
-  __device__ uint32_t k_full(int s, int box) const { return base + 16 + 8 * (s * kKBoxes + box); }
+  __device__ uint32_t k_full(int s, int group) const { return base + 16 + 8 * (s * kNumGroups + group); }
   __device__ uint32_t k_empty(int s, int group) const {
-    return base + 16 + 8 * (kStages * kKBoxes + s * kNumGroups + group);
+    return base + 16 + 8 * (kStages * kNumGroups + s * kNumGroups + group);
   }
   // The consumers' epilogue row-sum exchange (256 arrivals, one phase per chunk).
-  __device__ uint32_t epilogue() const { return base + 16 + 8 * (kStages * kKBoxes + kStages * kNumGroups); }
+  __device__ uint32_t epilogue() const { return base + 16 + 8 * (2 * kStages * kNumGroups); }
 };
 
 // One box group of a page into stage st: waits until the group's last reader released it (use > 0),
-// then one TMA per box, each completing its own full barrier.
+// then one TMA per box, all completing the group's full barrier (one expect_tx for the group's bytes).
 __device__ __forceinline__ void load_group(const CUtensorMap* tmap_k, const SmemBarriers& bars, uint32_t stage_smem,
                                            int st, uint32_t use, int group, int first, int count, int kvh, int blk) {
   if (use > 0) ptx::mbar_wait(bars.k_empty(st, group), (use - 1) & 1);
-  for (int b = first; b < first + count; ++b) {
-    ptx::mbar_arrive_expect_tx(bars.k_full(st, b), kBoxBytes);
-    ptx::tma_load_4d(tmap_k, stage_smem + b * kBoxBytes, bars.k_full(st, b), b * kBoxCols, 0, kvh, blk);
-  }
+  ptx::mbar_arrive_expect_tx(bars.k_full(st, group), count * kBoxBytes);
+  for (int b = first; b < first + count; ++b)
+    ptx::tma_load_4d(tmap_k, stage_smem + b * kBoxBytes, bars.k_full(st, group), b * kBoxCols, 0, kvh, blk);
 }
 
 // The producer: a single warp. Issues exactly the loads the consumers consume.
@@ -192,7 +194,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     ptx::mbar_init(bars.q_full(), 1);
     ptx::mbar_init(bars.q_empty(), 2);  // one arrival per consumer warpgroup
     for (int s = 0; s < kStages; ++s) {
-      for (int b = 0; b < kKBoxes; ++b) ptx::mbar_init(bars.k_full(s, b), 1);
+      for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_full(s, g), 1);  // the producer's expect_tx
       for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_empty(s, g), 1);  // one releasing consumer
     }
     ptx::mbar_init(bars.epilogue(), 256);  // every consumer thread
@@ -292,6 +294,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         scale_rows(o, f[0], f[1]);
         issue_pv_rs<kFp16>(o, pa, kA_addr, 0);
         if (has_b) {
+          // B's boxes were waited for by consumer 1 (its Q*K_B^T) before it arrived on P1_READY.
           ptx::bar_sync(kBarP1Ready, 256);
           float fb[2];
 #pragma unroll
@@ -300,7 +303,6 @@ __global__ void __launch_bounds__(kThreads, 1)
             fb[r] = ptx::ld_shared_f32(row_scale(kBlockM + r0 + 8 * r));
             l_acc[r] *= fb[r];
           }
-          wait_boxes(bars.k_full(sB, 0), 0, phB);
           ptx::wgmma_wait<0>();
           ptx::fence_regs(o);
           if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupLo));
@@ -363,7 +365,6 @@ __global__ void __launch_bounds__(kThreads, 1)
           m_new[0] = ma[0];
           m_new[1] = ma[1];
         }
-        wait_boxes(bars.k_full(sA, 0), 4, phA);
         scale_rows(o, fa[0], fa[1]);
         issue_pv_ss<kFp16>(o, p_tile0, kA_addr, 1);
         ptx::wgmma_wait<0>();

@@ -22,16 +22,16 @@ constexpr float kNegInf = -__builtin_inff();
 using kernels::pack2;
 
 // S = Q * K^T over 576 channels: 4 k-steps with Q RoPE from registers, 32 with Q NoPE from smem.
-// Q and K tiles are 64-row x 64-channel boxes, 8192 B apart, K-major with 128 B swizzle. Each K box
-// is waited for just before its k-steps (full_bars: that page's 9 per-box barriers, 8 B apart), in the
-// order the producer refills them (RoPE box first), so the tensor cores start on the first box that
-// lands instead of the whole page.
+// Q and K tiles are 64-row x 64-channel boxes, 8192 B apart, K-major with 128 B swizzle. Each box group
+// is waited for just before its k-steps (full_bars: that page's 3 group barriers, 8 B apart, indexed
+// by BoxGroup), in the order the producer refills them (RoPE box first), so the tensor cores start on
+// the first group that lands instead of the whole page.
 template <bool kFp16>
 __device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem, const uint32_t (&qr)[16],
                                          uint32_t full_bars, uint32_t parity) {
   // Descriptors built once; each k-step adds its byte offset / 16 to the start-address field.
   const uint64_t dq = ptx::desc_kmajor(q_smem), dk = ptx::desc_kmajor(k_smem);
-  ptx::mbar_wait(full_bars + 8 * kRopeBox, parity);
+  ptx::mbar_wait(full_bars + 8 * kGroupRope, parity);
   ptx::wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
@@ -40,8 +40,10 @@ __device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32
   }
 #pragma unroll
   for (int box = 0; box < kQBoxes; ++box) {
-    ptx::mbar_wait(full_bars + 8 * box, parity);
-    ptx::wgmma_fence();  // without it ptxas inserts one in the wait loop and serializes all WGMMAs (C7520)
+    if (box % 4 == 0) {  // boxes 0-3 are group kGroupLo, 4-7 kGroupHi
+      ptx::mbar_wait(full_bars + 8 * (box < 4 ? kGroupLo : kGroupHi), parity);
+      ptx::wgmma_fence();  // without it ptxas inserts one in the wait loop and serializes all WGMMAs (C7520)
+    }
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
       const uint32_t off = box * kBoxBytes + kk * 32;
@@ -51,13 +53,10 @@ __device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32
   ptx::wgmma_commit();
 }
 
-// Waits for boxes [first, first + 4) of a page whose Q*K^T the other consumer ran: their data is
-// certainly there (the P exchange orders it), but the mbarrier wait is what makes the TMA writes
-// visible to this warpgroup's async-proxy reads under the memory model. Costs four try_waits.
-__device__ __forceinline__ void wait_boxes(uint32_t full_bars, int first, uint32_t parity) {
-#pragma unroll
-  for (int b = 0; b < 4; ++b) ptx::mbar_wait(full_bars + 8 * (first + b), parity);
-}
+// The other consumer's page (P*V over boxes its Q*K^T waited for) needs no second mbarrier wait: the
+// owner waited for the group's full barrier before arriving on the P_READY named barrier this warpgroup
+// synchronizes on, and the TMA bytes are in shared memory by then. (Re-waiting cost 8 try_wait loops
+// per pair; dropping it measured neutral to +1 % on the H200, docs/perf-log.md §14.)
 
 // O_half += P * V_half. V is the page's boxes [4*half, 4*half+4): MN-major B operand, 64 channels per
 // 128 B row, boxes 8192 B apart (LBO), 8-token groups 1024 B apart (SBO). 16 tokens per k-step.

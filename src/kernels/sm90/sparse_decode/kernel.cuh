@@ -1,12 +1,19 @@
 // sm90 sparse top-k decode over an FP8 KV cache (V32 / MODEL1), correctness-first design.
 //
-// Grid: one CTA per (request b, query token s, block of 64 query heads), flattened on gridDim.x
-// (b * s_q * ceil(h_q / 64) <= 2^31 - 1: no 65535 limit). No split of the top-k list across CTAs, hence
-// no schedule, no workspace and no combine: each CTA walks its whole list (main pool, then extra pool)
-// in blocks of 64 tokens.
+// Grid: one CTA per (request b, query token s, block of 64 query heads, split), flattened on gridDim.x
+// as ((b * s_q + s) * ceil(h_q / 64) + head block) * num_splits + split (<= 2^31 - 1: no 65535 limit).
+// Each CTA walks blocks [nb * split / n, nb * (split + 1) / n) of its request's list of nb 64-token
+// blocks (main pool, then extra pool; nb from topk_length, read here, so the host needs no sync).
+//   num_splits == 1 (the grid already fills the GPU: split_plan.h): the whole list; out / lse written
+//     directly, sink applied; no workspace, no combine.
+//   num_splits  > 1 (few CTAs, e.g. b 2, s_q 2, h_q 128 = 8 CTAs for 132 SMs): fp32 O / l and lse (no
+//     sink) into partial slot b * n + split of the workspace; an empty or fully masked range writes
+//     O = 0, lse = -inf (the combine gives it weight 0). CTA 0 also writes the combine's slot prefix
+//     (i * n) and status word (0). The shared combine (kernels/common/combine.cu, launched right after)
+//     merges the slots into out / lse and applies the sink factor once, on the merged lse.
 //
-// Threads: 256 = 8 warps, all doing every role in turn. Warp w owns query-head rows 16 (w % 4) ..+16
-// of the CTA and value columns 256 (w / 4) ..+256:
+// Threads: 256 = 8 warps (two warpgroups with the same code: no warp specialization), all doing every
+// role in turn. Warp w owns query-head rows 16 (w % 4) ..+16 of the CTA and value columns 256 (w / 4) ..+256:
 //   S  = Q K^T  rows 16 (w % 4), tokens 32 (w / 4) ..+32 of the block    (mma.sync m16n8k16, bf16 -> fp32)
 //   online softmax: row max exchanged with the partner warp (same rows, other tokens) through smem
 //   P  written to smem as two bf16 tiles, hi = bf16(P) and lo = bf16(P - hi), so the partner sees all
@@ -25,7 +32,7 @@
 // Its cost is about half of WGMMA's peak rate and ldmatrix traffic (docs/sparse_decode.md, estimates).
 //
 // Budgets: smem (config.h Plan) V32 207.5 KB, MODEL1 187.5 KB -> 1 CTA / SM; registers ~ 128 O + 16 S +
-// fragments: ptxas -v of both instantiations in docs/sparse_decode.md (no spills: -Werror). The P V
+// fragments: V32 245, MODEL1 239 (ptxas -v, nvcc 13.0; docs/sparse_decode.md), no spills (-Werror). The P V
 // k-step loop is not unrolled: unrolled, ptxas hoists the P_lo / V fragments of 4 k-steps and spills.
 //
 // Masking: an index position counts iff pos < topk_length (clamped to [0, topk]) and 0 <= idx <
@@ -180,7 +187,8 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
   const int rg = warp & 3, half = warp >> 2;  // row group (16 heads), column half / token half
   const int g = lane >> 2, tq = lane & 3;     // mma fragment row and column-pair of this lane
 
-  const int64_t item = blockIdx.x;
+  const int64_t item = blockIdx.x / p.num_splits;
+  const int split = static_cast<int>(blockIdx.x % p.num_splits);
   const int hb = static_cast<int>(item % p.num_head_blocks);
   const int64_t bs = item / p.num_head_blocks;
   const int64_t b = bs / p.s_q, s = bs % p.s_q;
@@ -200,6 +208,13 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
   const int32_t n_extra = detail::valid_length(p.pools[1], b);
   const int blocks_main = (n_main + kTokensPerBlock - 1) / kTokensPerBlock;
   const int num_blocks = blocks_main + (n_extra + kTokensPerBlock - 1) / kTokensPerBlock;
+  // This split's range of blocks (the whole list when num_splits == 1); may be empty.
+  const int blk_begin = static_cast<int>(int64_t{num_blocks} * split / p.num_splits);
+  const int blk_end = static_cast<int>(int64_t{num_blocks} * (split + 1) / p.num_splits);
+  if (p.num_splits > 1 && blockIdx.x == 0) {  // the combine's slot table (read after this grid completes)
+    for (int i = tid; i <= p.batch; i += kThreads) p.split_prefix[i] = i * p.num_splits;
+    if (tid == 0) *p.split_status = 0;
+  }
 
   // ---- prologue: Q tile (rows past h_q zero-filled), block 0's gather ----
   const int h0 = hb * kHeadsPerCta;
@@ -212,11 +227,12 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
       ptx2::cp_async_16(s_q_tile + r * P::kRowBytes + piece * 16, src, ok ? 16 : 0);
     }
   }
-  if (num_blocks > 0) {
+  if (blk_begin < blk_end) {
     if (tid < kTokensPerBlock)
-      detail::resolve_block<Fmt>(p, b, s, 0, blocks_main, n_main, n_extra, tid, tok_ptr, valid);
+      detail::resolve_block<Fmt>(p, b, s, blk_begin, blocks_main, n_main, n_extra, tid, tok_ptr,
+                                 valid + (blk_begin & 1) * kTokensPerBlock);
     __syncthreads();
-    detail::issue_gather<Fmt>(tok_ptr, s_raw, p.q, tid, p.pools[blocks_main > 0 ? 0 : 1].narrow);
+    detail::issue_gather<Fmt>(tok_ptr, s_raw, p.q, tid, p.pools[blk_begin < blocks_main ? 0 : 1].narrow);
   }
   ptx2::cp_async_commit();
 
@@ -227,15 +243,15 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
   float l_run[2] = {0.0f, 0.0f};            // this thread's share of the running sums
   const int row0 = rg * 16 + g;             // CTA-local rows of this lane: row0, row0 + 8
 
-  for (int blk = 0; blk < num_blocks; ++blk) {
+  for (int blk = blk_begin; blk < blk_end; ++blk) {
     ptx2::cp_async_wait_all();
     __syncthreads();  // raw(blk) landed everywhere; every warp is past P V of blk - 1 (K tile free)
     detail::dequantize_block<Fmt>(raw, k_tile, tid);
-    if (blk + 1 < num_blocks && tid < kTokensPerBlock)
+    if (blk + 1 < blk_end && tid < kTokensPerBlock)
       detail::resolve_block<Fmt>(p, b, s, blk + 1, blocks_main, n_main, n_extra, tid, tok_ptr,
                                  valid + ((blk + 1) & 1) * kTokensPerBlock);
     __syncthreads();  // K tile ready, raw free, block blk + 1 resolved
-    if (blk + 1 < num_blocks)
+    if (blk + 1 < blk_end)
       detail::issue_gather<Fmt>(tok_ptr, s_raw, p.q, tid, p.pools[blk + 1 < blocks_main ? 0 : 1].narrow);
     ptx2::cp_async_commit();
 
@@ -350,6 +366,27 @@ __global__ void __launch_bounds__(kThreads, 1) sparse_decode_kernel(const __grid
     red_sum[half * kHeadsPerCta + row0 + 8] = l_run[1];
   }
   ptx::bar_sync(1 + rg, 64);
+  if (p.num_splits > 1) {
+    // Partial slot: O / l in fp32 and lse; a split that saw nothing writes O = 0 (o is 0: masked tokens
+    // are zero-filled and weigh 0) and lse = -inf. No sink here: the combine applies it to the merged lse.
+    const int64_t slot_row0 = ((b * p.num_splits + split) * p.s_q + s) * p.h_q;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int h = h0 + row0 + 8 * r;
+      const float l = l_run[r] + red_sum[(1 - half) * kHeadsPerCta + row0 + 8 * r];
+      const bool seen = l > 0.0f;
+      const float f = seen ? 1.0f / l : 0.0f;
+      if (h < p.h_q) {
+        float* orow = p.partial_o + (slot_row0 + h) * kvfmt::kHeadDimV + half * kHalfV + 2 * tq;
+#pragma unroll
+        for (int j = 0; j < kHalfV / 8; ++j)
+          *reinterpret_cast<float2*>(orow + j * 8) = make_float2(o[j][2 * r] * f, o[j][2 * r + 1] * f);
+        if (half == 0 && tq == 0)
+          p.partial_lse[slot_row0 + h] = seen ? (m_run[r] + log2f(l)) * detail::kLn2 : -INFINITY;
+      }
+    }
+    return;
+  }
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int h = h0 + row0 + 8 * r;

@@ -1,4 +1,5 @@
-// Host side of the sm90 sparse decode: device capability check, parameters, one launch.
+// Host side of the sm90 sparse decode: device capability check, the split plan (split_plan.h), parameters,
+// the launch, and for a split launch the shared combine right after it (a programmatic dependent launch).
 // No allocation, no host synchronization: capturable in a CUDA graph.
 #include <cuda_runtime.h>
 
@@ -6,14 +7,35 @@
 #include <cstdint>
 
 #include "api/checks.h"
+#include "kernels/common/split_kv.h"
 #include "kernels/cuda_util.h"
 #include "kernels/sm90/sparse_decode/config.h"
 #include "kernels/sm90/sparse_decode/launch.h"
 #include "kernels/sm90/sparse_decode/params.h"
+#include "kernels/sm90/sparse_decode/split_plan.h"
 #include "kernels/sm90/sparse_decode/variant.h"
 
 namespace flashmla::sm90::sparse_decode {
 namespace {
+
+static_assert(kSplitTokensPerBlock == kTokensPerBlock && kSplitHeadsPerCta == kHeadsPerCta,
+              "split_plan.h mirrors config.h");
+
+// The device's SM count, clamped to kMaxSmsSm90 (the bound sparse_decode_workspace_size() sizes for).
+// cudaDeviceGetAttribute reads a cached property: no synchronization, fine under graph capture.
+int split_sms(int device) {
+  int sms = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms < 1) {
+    (void)cudaGetLastError();
+    sms = kMaxSmsSm90;
+  }
+  return sms < kMaxSmsSm90 ? sms : kMaxSmsSm90;
+}
+
+SplitPlan plan_of(const SparseDecodeProblem& pb) {
+  return make_split_plan(pb.batch, pb.s_q, pb.h_q, pb.main.topk, pb.extra.topk, split_sms(pb.args->q.device_index),
+                         pb.args->num_splits);
+}
 
 PoolParams pool_params(const TensorView& cache, const TensorView& ind, const TensorView& tl, const SparseKvPool& d) {
   PoolParams pp{};
@@ -59,11 +81,45 @@ Status run(const SparseDecodeProblem& pb, bool v32) {
   p.h_q = pb.h_q;
   p.num_head_blocks = (pb.h_q + kHeadsPerCta - 1) / kHeadsPerCta;
   p.scale_log2 = static_cast<float>(static_cast<double>(pb.softmax_scale) * 1.4426950408889634);
-  const int64_t grid = int64_t{pb.batch} * pb.s_q * p.num_head_blocks;  // <= 2^31 - 1 (validation)
+  p.batch = pb.batch;
+  const SplitPlan plan = plan_of(pb);
+  p.num_splits = plan.num_splits;
+  uint8_t* ws = static_cast<uint8_t*>(a.workspace);
+  if (plan.num_splits > 1) {  // workspace size and alignment checked by validation (workspace_bytes below)
+    p.partial_o = reinterpret_cast<float*>(ws + plan.partial_o_offset);
+    p.partial_lse = reinterpret_cast<float*>(ws + plan.partial_lse_offset);
+    p.split_prefix = reinterpret_cast<int32_t*>(ws + plan.prefix_offset);
+    p.split_status = reinterpret_cast<int32_t*>(ws + plan.status_offset);
+  }
+  // <= 2^31 - 1: validation bounds b * s_q * h_q, and a split plan's ctas * n (check_split_grid).
+  const int64_t grid = plan.ctas * plan.num_splits;
   const auto stream = reinterpret_cast<cudaStream_t>(a.stream);
-  const cudaError_t err = v32 ? launch_v32(p, static_cast<unsigned>(grid), stream)
-                              : launch_model1(p, static_cast<unsigned>(grid), stream);
-  return gpu::cuda_status(err, v32 ? "sparse_decode (sm90, V32): launch" : "sparse_decode (sm90, MODEL1): launch");
+  cudaError_t err = v32 ? launch_v32(p, static_cast<unsigned>(grid), stream)
+                        : launch_model1(p, static_cast<unsigned>(grid), stream);
+  if (err != cudaSuccess || plan.num_splits == 1)
+    return gpu::cuda_status(err, v32 ? "sparse_decode (sm90, V32): launch" : "sparse_decode (sm90, MODEL1): launch");
+
+  // Merge the n slots of each request into out / lse; the sink factor is applied there, once.
+  kernels::CombineParams c{};
+  c.batch = pb.batch;
+  c.s_q = pb.s_q;
+  c.h_q = pb.h_q;
+  c.num_splits = p.split_prefix;
+  c.partial_o = p.partial_o;
+  c.partial_lse = p.partial_lse;
+  c.status = p.split_status;
+  c.out = a.out.data;
+  c.stride_o_b = a.out.stride[0];
+  c.stride_o_s = a.out.stride[1];
+  c.stride_o_h = a.out.stride[2];
+  c.lse = p.lse;
+  c.stride_lse_b = p.stride_lse_b;
+  c.stride_lse_h = p.stride_lse_h;
+  c.stride_lse_s = p.stride_lse_s;
+  c.attn_sink = p.attn_sink;
+  c.stride_attn_sink_h = p.stride_attn_sink_h;
+  err = kernels::launch_combine(c, /*fp16=*/false, stream);
+  return gpu::cuda_status(err, "sparse_decode (sm90): combine launch");
 }
 
 }  // namespace
@@ -88,7 +144,7 @@ Status supports(const SparseDecodeProblem& pb) {
   return Status::Ok();
 }
 
-size_t workspace_bytes(const SparseDecodeProblem&) { return 0; }
+size_t workspace_bytes(const SparseDecodeProblem& pb) { return plan_of(pb).workspace_bytes; }
 
 Status run_v32(const SparseDecodeProblem& pb) { return run(pb, true); }
 Status run_model1(const SparseDecodeProblem& pb) { return run(pb, false); }

@@ -29,10 +29,19 @@ struct SparseDecodeParams {
   int64_t stride_out_b, stride_out_s, stride_out_h;
   float* lse;  // [b, h_q, s_q]
   int64_t stride_lse_b, stride_lse_h, stride_lse_s;
+  int32_t batch;
   int32_t s_q;
   int32_t h_q;
   int32_t num_head_blocks;  // ceil(h_q / kHeadsPerCta)
   float scale_log2;         // softmax_scale * log2(e)
+  // Split of the top-k list (split_plan.h). num_splits == 1: out / lse written directly (with the sink
+  // factor), the pointers below unused. > 1: CTA (.., split) writes fp32 O / l and lse (no sink) into
+  // partial slot request * num_splits + split; CTA 0 also writes split_prefix / split_status for the combine.
+  int32_t num_splits;
+  float* partial_o;        // [b * num_splits, s_q, h_q, 512]
+  float* partial_lse;      // [b * num_splits, s_q, h_q]
+  int32_t* split_prefix;   // [b + 1]: i * num_splits
+  int32_t* split_status;   // 1 word: 0
 };
 
 }  // namespace flashmla::sm90::sparse_decode

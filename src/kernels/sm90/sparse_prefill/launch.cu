@@ -54,6 +54,7 @@ SparsePrefillParams make_params(const SparsePrefillProblem& pb) {
   const SparsePrefillArgs& a = *pb.args;
   SparsePrefillParams p{};
   p.h_q = pb.h_q;
+  p.head_groups = (pb.h_q + kBlockM - 1) / kBlockM;
   p.topk = pb.topk;
   p.s_kv = pb.s_kv;
   p.sm_scale = pb.sm_scale;
@@ -94,7 +95,9 @@ Status launch(const SparsePrefillProblem& pb, KernelFn kernel, int smem_bytes, i
     if (cached) g_smem_configured[variant_slot][dev].store(true, std::memory_order_release);
   }
   const SparsePrefillParams params = make_params(pb);
-  const dim3 grid(static_cast<unsigned>(pb.s_q), static_cast<unsigned>((pb.h_q + kBlockM - 1) / kBlockM));
+  // 1-D grid, token-major: the head groups of one token are adjacent CTAs (kernel.cuh). s_q * groups
+  // <= s_q * h_q <= 2^31 - 1 (validated), within gridDim.x's limit.
+  const dim3 grid(static_cast<unsigned>(pb.s_q * params.head_groups));
   kernel<<<grid, kThreads, smem_bytes, reinterpret_cast<cudaStream_t>(pb.args->stream)>>>(params);
   return gpu::cuda_status(cudaGetLastError(), "sparse_prefill: kernel launch");
 }

@@ -13,7 +13,7 @@ namespace flashmla::sm90::sparse_prefill {
 SparsePrefillParams make_params(const SparsePrefillProblem& pb);
 
 // Makes `device` current for the call, raises the kernel's dynamic shared-memory limit once per device
-// and launches grid (s_q, ceil(h_q / 64)) x 256 threads on the problem's stream.
+// and launches s_q * ceil(h_q / 64) CTAs x 384 threads on the problem's stream.
 using KernelFn = void (*)(SparsePrefillParams);
 Status launch(const SparsePrefillProblem& pb, KernelFn kernel, int smem_bytes, int variant_slot);
 

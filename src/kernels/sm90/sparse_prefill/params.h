@@ -8,6 +8,7 @@ namespace flashmla::sm90::sparse_prefill {
 
 struct SparsePrefillParams {
   int32_t h_q;            // query heads (1..128)
+  int32_t head_groups;    // ceil(h_q / 64): CTAs per query token (blockIdx.x = token * head_groups + g)
   int32_t topk;           // index positions per query token
   int64_t s_kv;           // rows of kv: valid indices are [0, s_kv)
   float sm_scale;         // scores = sm_scale * q . k
