@@ -21,6 +21,7 @@ with fake implementations, so ``torch.compile`` traces them.
 """
 
 from . import _ops
+from ._ops import build_info
 from .decode import (FlashMLASchedMeta, flash_mla_with_kvcache, flash_mla_with_kvcache_fp8, get_mla_metadata,
                      get_mla_metadata_dense_fp8)
 from .sparse_prefill import flash_mla_sparse_fwd
@@ -31,4 +32,4 @@ __version__ = "0.1.0"
 
 __all__ = ["FlashMLASchedMeta", "distributed", "flash_mla_sparse_fwd", "flash_mla_with_kvcache", "flash_mla_with_kvcache_fp8",
            "get_mla_metadata", "get_mla_metadata_dense_fp8",
-           "merge_partial_attention", "quant", "__version__"]
+           "merge_partial_attention", "quant", "build_info", "__version__"]

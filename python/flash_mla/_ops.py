@@ -70,6 +70,27 @@ def built_with_cuda() -> bool:
     return bool(_lib.flash_mla_py_built_with_cuda())
 
 
+_lib.flash_mla_py_build_info.restype = ctypes.c_char_p
+_lib.flash_mla_py_build_info.argtypes = []
+
+
+def build_info() -> dict:
+    """How the op library was built: version, commit, CUDA version and architectures (empty for a
+    CPU-only build), the torch it was built against, whether it uses torch's stable ABI, and what runs here.
+    """
+    info = {}
+    for line in _lib.flash_mla_py_build_info().decode().splitlines():
+        key, _, value = line.partition("=")
+        info[key] = value
+    info["architectures"] = [a for a in info.get("architectures", "").split(";") if a]
+    info["stable_abi"] = info.get("stable_abi") == "1"
+    info["cuda"] = None if info.get("cuda") in (None, "", "none") else info["cuda"]
+    info["built_with_cuda"] = built_with_cuda()
+    info["torch_runtime"] = torch.__version__
+    info["library"] = LIBRARY_PATH
+    return info
+
+
 # flashmla::StatusCode -> exception type, as the C++ ops raise them.
 _EXCEPTIONS = {1: ValueError, 2: NotImplementedError}
 
