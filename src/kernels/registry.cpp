@@ -14,6 +14,7 @@
 #if defined(FLASHMLA_WITH_CUDA) && FLASHMLA_WITH_CUDA
 #include "kernels/common/sched_meta.h"
 #include "kernels/sm90/decode_dense/variant.h"
+#include "kernels/sm90/decode_dense_fp8/variant.h"
 #include "kernels/common/merge/variant.h"
 #include "kernels/sm90/sparse_prefill/variant.h"
 #include "kernels/sm90/sparse_decode/variant.h"
@@ -54,7 +55,7 @@ const Variant<DecodeProblem> kDecodeVariants[] = {
      always<DecodeProblem>, no_workspace<DecodeProblem>, cpu::run_decode},
     {"cpu/decode/fp16", {Op::kDecode, Backend::kCpu, DType::kFP16, KvFormat::kDenseFP16}, kFeatureCausal,
      always<DecodeProblem>, no_workspace<DecodeProblem>, cpu::run_decode},
-    // Dense FP8 (e4m3) cache with per-tensor descales (§8): CPU only for now (no sm90 variant yet).
+    // Dense FP8 (e4m3) cache with per-tensor descales (§8); the sm90 bf16-q kernel is below.
     {"cpu/decode/fp8kv_bf16q", {Op::kDecode, Backend::kCpu, DType::kBF16, KvFormat::kDenseFP8}, kFeatureCausal,
      always<DecodeProblem>, no_workspace<DecodeProblem>, cpu::run_decode},
     {"cpu/decode/fp8kv_fp8q", {Op::kDecode, Backend::kCpu, DType::kFP8E4M3, KvFormat::kDenseFP8}, kFeatureCausal,
@@ -66,6 +67,12 @@ const Variant<DecodeProblem> kDecodeVariants[] = {
     {"sm90/decode_dense/fp16", {Op::kDecode, Backend::kSm90, DType::kFP16, KvFormat::kDenseFP16}, kFeatureCausal,
      sm90::dense::supports, sm90::dense::workspace_bytes, sm90::dense::run<true>},
 #endif
+    // Dense FP8 cache: the page (and an fp8 q) converted to bf16 in shared memory (exact), bf16 WGMMA,
+    // descales read on the device (docs/dense_fp8.md).
+    {"sm90/decode_dense_fp8/bf16q", {Op::kDecode, Backend::kSm90, DType::kBF16, KvFormat::kDenseFP8}, kFeatureCausal,
+     sm90::dense_fp8::supports, sm90::dense_fp8::workspace_bytes, sm90::dense_fp8::run<false>},
+    {"sm90/decode_dense_fp8/fp8q", {Op::kDecode, Backend::kSm90, DType::kFP8E4M3, KvFormat::kDenseFP8}, kFeatureCausal,
+     sm90::dense_fp8::supports, sm90::dense_fp8::workspace_bytes, sm90::dense_fp8::run<true>},
 #endif
 };
 

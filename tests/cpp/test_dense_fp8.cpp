@@ -15,6 +15,8 @@
 #include "common/numerics.h"
 #include "flashmla/flashmla.h"
 #include "flashmla/quantize.h"
+#include "kernels/sm90/decode_dense_fp8/config.h"
+#include "kernels/sm90/decode_dense_fp8/convert_map.h"
 
 namespace {
 
@@ -262,21 +264,27 @@ TEST(DenseFp8Validation, Fp8QNeedsFp8Cache) {
   a.descale_q = make_view(&one, DType::kFP32, {1});
   EXPECT_NE(msg_of(a, StatusCode::kInvalidArgument).find("k_cache.dtype"), std::string::npos);
 }
-// CUDA views: a CPU build has no sm90 variant, and no build has an sm90 fp8 variant yet.
-TEST(DenseFp8Validation, CudaViewsAreNotSupported) {
-  Fp8Inputs s;
-  build(small_case(true), s, 1);
-  DecodeArgs a = s.args;
-  for (TensorView* v : {&a.q, &a.k_cache, &a.block_table, &a.cache_seqlens, &a.out, &a.lse, &a.descale_q,
-                        &a.descale_k})
-    v->device = DeviceType::kCUDA;
-  std::vector<int32_t> md(8 * 8, 0), ns(2, 0);
-  a.tile_scheduler_metadata = make_view(md.data(), DType::kInt32, {8, 8}, DeviceType::kCUDA);
-  a.num_splits = make_view(ns.data(), DType::kInt32, {2}, DeviceType::kCUDA);
-  const Status st = can_implement(a);
-  EXPECT_EQ(st.code(), StatusCode::kNotSupported) << st.message();
-  EXPECT_NE(st.message().find("dense float8_e4m3fn"), std::string::npos) << st.message();
-  std::printf("CUDA fp8 decode: %s\n", st.message().c_str());
+// CUDA views: an sm90 variant exists for both q dtypes in a CUDA build (docs/dense_fp8.md). Without one
+// (CPU-only build) or without a Hopper GPU the call is kNotSupported with a message naming the reason;
+// on a Hopper GPU can_implement succeeds (nothing is dereferenced: these are host buffers).
+TEST(DenseFp8Validation, CudaViewsSelectSm90OrSayWhyNot) {
+  for (bool fp8_q : {false, true}) {
+    Fp8Inputs s;
+    build(Case{"v64", fp8_q, 1, 1, 4, 1, 64, {5}, false}, s, 1);  // page 64: the kernel's page size
+    DecodeArgs a = s.args;
+    for (TensorView* v : {&a.q, &a.k_cache, &a.block_table, &a.cache_seqlens, &a.out, &a.lse, &a.descale_q,
+                          &a.descale_k})
+      v->device = DeviceType::kCUDA;
+    std::vector<int32_t> md(8 * 8, 0), ns(2, 0);
+    a.tile_scheduler_metadata = make_view(md.data(), DType::kInt32, {8, 8}, DeviceType::kCUDA);
+    a.num_splits = make_view(ns.data(), DType::kInt32, {2}, DeviceType::kCUDA);
+    a.workspace = reinterpret_cast<void*>(uintptr_t{1} << 40);  // aligned, disjoint; never touched
+    a.workspace_bytes = size_t{1} << 30;
+    const Status st = can_implement(a);
+    EXPECT_TRUE(st.ok() || st.code() == StatusCode::kNotSupported) << st.message();
+    if (!st.ok()) EXPECT_FALSE(st.message().empty());
+    std::printf("CUDA fp8 decode (%s q): %s\n", fp8_q ? "fp8" : "bf16", st.ok() ? "sm90 variant" : st.message().c_str());
+  }
 }
 
 // ---- quantizer ----
@@ -302,6 +310,97 @@ TEST(DenseFp8Quantize, PerTensorScaleRoundTrip) {
     const double back = kvfmt::e4m3_to_float(c[i]) * static_cast<double>(ds);
     ASSERT_LE(std::fabs(back - real), std::fabs(real) / 16 + 1e-2 * ds) << i;  // e4m3: 3 mantissa bits
   }
+}
+
+
+// ---- the sm90 kernel's in-place fp8 -> bf16 conversion map (kernels/sm90/decode_dense_fp8) ----
+// Replays, on the host, the exact address formulas the converter warpgroup uses (convert_map.h), with
+// the kernel's pass structure (every thread reads its two chunks, barrier, every thread writes), on a
+// byte-tagged model of shared memory. Checks: every read finds the staged fp8 byte it expects (so no
+// earlier write clobbered unread staging), every bf16 element of every box ends up holding the right
+// channel of the right row, nothing is written outside the destination, and each 16-byte shared-memory
+// access instruction of a quarter-warp touches 8 distinct 16-byte bank groups (no conflicts).
+void replay_conversion(int num_f8, bool rope_tail, int staging_offset, int region_bytes, int num_bf16_boxes) {
+  namespace cm = sm90::dense_fp8::convert_map;
+  constexpr int kBox = sm90::dense_fp8::kBoxBytes, kF8Box = sm90::dense_fp8::kF8BoxBytes;
+  // Tag of a byte: source element id (row * 1024 + channel) + 1; 0 = nothing known.
+  std::vector<int32_t> mem(region_bytes, 0);
+  for (int f = 0; f < num_f8; ++f)
+    for (int row = 0; row < 64; ++row)
+      for (int ch = 0; ch < 128; ++ch) {
+        const int lc = ch / 16, pc = lc ^ (row & 7);
+        mem[staging_offset + f * kF8Box + row * 128 + pc * 16 + ch % 16] = row * 1024 + f * 128 + ch + 1;
+      }
+  int conflicts = 0;
+  for (int f = 0; f < num_f8; ++f) {
+    for (int h = 0; h < 2; ++h) {
+      int32_t regs[128][2][16];
+      for (int t = 0; t < 128; ++t) {
+        ASSERT_EQ(cm::read_base(t) + cm::read_step(f, h, 1, kF8Box), cm::read_base(t) + cm::read_step(f, h, 0, kF8Box) + 2048u);
+        for (int u = 0; u < 2; ++u) {
+          const uint32_t a = staging_offset + cm::read_base(t) + cm::read_step(f, h, u, kF8Box);
+          const int row = cm::row0(t) + 16 * u + 32 * h;
+          for (int i = 0; i < 16; ++i) {
+            regs[t][u][i] = mem[a + i];
+            ASSERT_EQ(regs[t][u][i], row * 1024 + f * 128 + 16 * cm::lchunk(t) + i + 1)
+                << "f " << f << " h " << h << " t " << t << " u " << u << " byte " << i << ": staging clobbered";
+          }
+        }
+      }
+      for (int u = 0; u < 2; ++u)
+        for (int q = 0; q < 16; ++q) {
+          uint32_t seen = 0;
+          for (int t = 8 * q; t < 8 * q + 8; ++t)
+            seen |= 1u << (((staging_offset + cm::read_base(t) + cm::read_step(f, h, u, kF8Box)) / 16) % 8);
+          if (seen != 0xffu) ++conflicts;
+        }
+      // (barrier) then the writes
+      for (int e = 0; e < 2; ++e)
+        for (int u = 0; u < 2; ++u)
+          for (int q = 0; q < 16; ++q) {
+            uint32_t seen = 0;
+            int active = 0;
+            for (int t = 8 * q; t < 8 * q + 8; ++t) {
+              if (rope_tail && f == num_f8 - 1 && cm::lchunk(t) >= 4) continue;
+              ++active;
+              uint32_t d = cm::write_base(t, kBox) + cm::write_step(f, h, u, kBox);
+              if (e == 1) d ^= 16;
+              seen |= 1u << ((d / 16) % 8);
+            }
+            if (__builtin_popcount(seen) != active) ++conflicts;
+          }
+      for (int t = 0; t < 128; ++t) {
+        if (rope_tail && f == num_f8 - 1 && cm::lchunk(t) >= 4) continue;
+        for (int u = 0; u < 2; ++u) {
+          const uint32_t d = cm::write_base(t, kBox) + cm::write_step(f, h, u, kBox);
+          for (int e = 0; e < 2; ++e) {
+            const uint32_t dd = e ? (d ^ 16u) : d;
+            ASSERT_LE(dd + 16, static_cast<uint32_t>(region_bytes));
+            for (int i = 0; i < 8; ++i) {
+              mem[dd + 2 * i] = regs[t][u][8 * e + i];  // a bf16 element: its tag in the low byte
+              mem[dd + 2 * i + 1] = -1;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(conflicts, 0) << "bank-conflicted access instructions";
+  for (int b = 0; b < num_bf16_boxes; ++b)
+    for (int row = 0; row < 64; ++row)
+      for (int ch = 0; ch < 64; ++ch) {
+        const int a = b * kBox + row * 128 + (((ch / 8) ^ (row & 7)) * 16) + (ch % 8) * 2;
+        ASSERT_EQ(mem[a], row * 1024 + b * 64 + ch + 1) << "bf16 box " << b << " row " << row << " channel " << ch;
+      }
+}
+
+TEST(DenseFp8Sm90Convert, KPageInPlace) {
+  namespace k = sm90::dense_fp8;
+  replay_conversion(k::kF8Boxes, /*rope_tail=*/true, k::kF8StagingOffset, k::kStageBytes, k::kKBoxes);
+}
+TEST(DenseFp8Sm90Convert, QTileInPlace) {
+  namespace k = sm90::dense_fp8;
+  replay_conversion(k::kQF8Boxes, /*rope_tail=*/false, k::kQF8StagingOffset, k::kQBoxes * k::kBoxBytes, k::kQBoxes);
 }
 
 }  // namespace

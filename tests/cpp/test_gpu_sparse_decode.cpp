@@ -12,9 +12,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "common/kv_format.h"
 #include "common/numerics.h"
 #include "compare.h"
 #include "flashmla/sparse_decode.h"
@@ -445,6 +447,56 @@ TEST(SparseGpuEdge, SqAbove65535) {
   SPARSE_REQUIRE_SM90();
   auto s = spec(KvFormat::kSparseV32, 1, 70000, 1, 3, 64);
   run_case(finish(s));
+}
+
+// Scales outside the quantizer's powers of two, rewritten in every quantized token of the main cache (the
+// oracle reads the same bytes): non-powers of two, negative and tiny scales (V32 fp32; MODEL1 e8m0 20 =
+// 2^-107) must dequantize exactly as the CPU reference does: bf16(e4m3 * scale), one rounding.
+TEST(SparseGpuEdge, ScalesOffThePowerOfTwoRule) {
+  SPARSE_REQUIRE_SM90();
+  for (KvFormat f : {KvFormat::kSparseV32, KvFormat::kSparseModel1}) {
+    for (int32_t num_splits : {1, 0}) {
+      const SparseCaseSpec sp = finish(spec(f, 2, 2, 64, 200, 53));
+      SparseHostCase c = make_sparse_case(sp);
+      HostPool& pool = c.main;
+      int64_t changed = 0;
+      for (int64_t pg = 0; pg < pool.num_blocks; ++pg) {
+        uint8_t* page = pool.cache.data() + pg * pool.page_stride;
+        for (int32_t r = 0; r < pool.page_size; ++r) {
+          if (f == KvFormat::kSparseV32) {
+            uint8_t* sc_bytes = page + kvfmt::V32::data_offset(pool.page_size, r) + kvfmt::V32::kScaleOffset;
+            float sc[4];
+            std::memcpy(sc, sc_bytes, sizeof(sc));
+            if (std::isnan(sc[0])) continue;  // not a quantized token (0xff bytes)
+            sc[0] *= 1.37f;       // rounded to bf16 by the kernel and the oracle: 1.3671875
+            sc[1] = -sc[1];
+            sc[2] *= 0.3f;
+            sc[3] *= 0x1p-100f;   // tiny
+            std::memcpy(sc_bytes, sc, sizeof(sc));
+          } else {
+            uint8_t* e = page + kvfmt::Model1::scale_offset(pool.page_size, r);
+            if (e[0] == 0xff) continue;
+            e[1] = 20;            // 2^-107
+          }
+          ++changed;
+        }
+      }
+      ASSERT_GT(changed, 0) << sp.name;
+      const std::string what = sp.name + "_scales_n" + std::to_string(num_splits);
+      Reference ref;
+      ASSERT_TRUE(oracle(c, &ref));
+      DeviceCopies dc(c);
+      DevScratch ws(workspace_for(sp, num_splits));
+      SparseDecodeArgs da = make_sparse_args(c, dc.pointers(), DeviceType::kCUDA, 0);
+      da.num_splits = num_splits;
+      da.workspace = ws.p;
+      da.workspace_bytes = ws.bytes;
+      const Status ds = sparse_decode(da);
+      ASSERT_TRUE(ds.ok()) << what << " (sm90): " << ds.message();
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what << ": " << cudaGetErrorString(cudaGetLastError());
+      compare_with(what, c, dc, ref);
+    }
+  }
 }
 
 // Page strides that are not a multiple of 8 bytes are rejected (the kernel's smallest gather is 8 B).

@@ -1,0 +1,119 @@
+// The producer warpgroup's FP8 -> bf16 page conversion, in place inside the bf16 stage (config.h).
+//
+// Exactness: every e4m3 value (3 mantissa bits, exponents 2^-9 .. 2^8) is a bf16 value, so the raw
+// bytes are converted WITHOUT the scale (e4m3x2 -> f16x2 -> 2 x f32 -> bf16x2, each step exact; the
+// e4m3 NaN codes 0x7F/0xFF stay NaN) and descale_k is folded into the softmax scale and the output.
+//
+// Layouts (both 128B-swizzled, 1024 B aligned, rows of 128 B, 16 B chunk c of row r at c ^ (r % 8)):
+//   fp8 box f (TMA, 64 tokens x 128 channels) at stage + 32 KB + 8 KB f: logical chunk lc of row r
+//     holds channels 128 f + 16 lc .. + 15;
+//   bf16 box b (64 tokens x 64 channels) at stage + 8 KB b: logical chunk c holds channels 64 b + 8 c.
+// So fp8 chunk (r, lc) becomes bf16 chunks 2 (lc % 4) and 2 (lc % 4) + 1 of row r of box 2 f + lc / 4.
+//
+// One pass = half a fp8 box (32 rows, 4 KB): each thread reads two 16 B chunks, all 128 threads meet
+// at a named barrier (the writes may overlap what other threads just read, config.h), then each
+// thread writes 2 x 32 B, bank-conflict free (map: convert_tile, convert_map.h). Per page and thread: 10 passes,
+// 20 loads, <= 40 stores (half the threads skip the RoPE box's out-of-bounds half), <= 200 conversion
+// instructions (e4m3x2 -> f16x2, 2 x f16 -> f32, f32x2 -> bf16x2 per pair, plus a shift per word).
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include "kernels/common/convert.cuh"
+#include "kernels/sm90/decode_dense_fp8/config.h"
+#include "kernels/sm90/decode_dense_fp8/convert_map.h"
+#include "kernels/sm90/ptx.cuh"
+
+namespace flashmla::sm90::dense_fp8 {
+
+// Two e4m3 bytes (the low 16 bits of w) -> bf16x2, low byte in the low half. Exact; NaN stays NaN.
+__device__ __forceinline__ uint32_t e4m3x2_to_bf16x2(uint32_t w) {
+  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(w & 0xFFFFu), __NV_E4M3);
+  const float lo = __half2float(__half(__half_raw{h.x}));
+  const float hi = __half2float(__half(__half_raw{h.y}));
+  return kernels::pack2<false>(lo, hi);  // cvt.rn.bf16x2.f32: exact here (<= 4 significant bits)
+}
+
+__device__ __forceinline__ void ld_shared_v4(uint32_t addr, uint32_t (&v)[4]) {
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(addr) : "memory");
+}
+__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(addr), "r"(a), "r"(b), "r"(c), "r"(d) : "memory");
+}
+
+// Converts an fp8 tile staged at `staging` (kF8 TMA boxes of 64 rows x 128 B, box f completing the
+// mbarrier f8_full + f8_stride * f, phase `parity`) into 2 kF8 (kRopeTail: 2 kF8 - 1) bf16 boxes at
+// `dst` (box b at dst + 8 KB b). kPerBox: arrive on full + 8 b (128 arrivals each) as boxes complete
+// (K pages: Q*K^T starts on the first box); otherwise once on `full` at the end (the Q tile).
+// Called by all 128 producer threads (t = thread index in the warpgroup). In place: staging is the
+// top of the destination (see config.h for why a write never reaches bytes not yet read).
+//
+// Thread -> chunk map of a pass (32 rows x 8 logical chunks, two chunks per thread, u = 0, 1): the
+// 8 threads of a quarter-warp take rows (r, r + 1) = (2 ((t / 16) % 8) + 16 u, + 1); threads 0-3 of
+// the quarter take row r, 4-7 row r + 1; with s = (t / 8) % 2 the first row's threads take logical
+// chunks 4 s .. 4 s + 3 and the second row's the other four. So each quarter-warp
+//   reads 4 chunks of row r and 4 of row r + 1 whose physical positions are {0..3} ^ sw and
+//     {4..7} ^ (sw ^ 1) (or the other way round): 8 distinct 16 B bank groups;
+//   writes box 2f from one row and box 2f+1 from the other, first the even bf16 chunks, {0,2,4,6} ^ sw
+//     and {0,2,4,6} ^ (sw ^ 1) (even vs odd positions), then the odd ones: 8 distinct bank groups.
+// Everything but the pass offsets is a per-thread constant (the swizzle phase of rows r + 16 u + 32 h
+// is that of r), which keeps this within the producer's 40 registers.
+template <int kF8, bool kRopeTail, bool kPerBox>
+__device__ __forceinline__ void convert_tile(uint32_t dst, uint32_t staging, uint32_t f8_full, uint32_t f8_stride,
+                                             uint32_t full, uint32_t parity, int t_in) {
+  // The per-thread constants below are recomputed at each call (about 15 instructions) from an opaque
+  // copy of t: hoisted out of the chunk and page loops they would stay live and spill (40 registers).
+  int t = t_in;
+  asm volatile("" : "+r"(t));
+  const bool hi_box = convert_map::lchunk(t) >= 4;  // -> bf16 box 2f + 1 (absent for the RoPE box)
+  const uint32_t rd = staging + convert_map::read_base(t);
+  const uint32_t wr = dst + convert_map::write_base(t, kBoxBytes);
+#pragma unroll 1
+  for (int f = 0; f < kF8; ++f) {
+    ptx::mbar_wait(f8_full + f8_stride * f, parity);
+    const bool skip = kRopeTail && f == kF8 - 1 && hi_box;  // channels 576..639: out of bounds, no box
+#pragma unroll 1
+    for (int h = 0; h < 2; ++h) {
+      uint32_t in[2][4];
+#pragma unroll
+      for (int u = 0; u < 2; ++u) ld_shared_v4(rd + convert_map::read_step(f, h, u, kF8BoxBytes), in[u]);
+      ptx::bar_sync(kBarConvert, kProducerThreads);
+      if (!skip) {
+#pragma unroll
+        for (int u = 0; u < 2; ++u) {
+          // Channels 0-7 of the chunk (words 0, 1) -> bf16 chunk 2 (lc % 4), channels 8-15 -> the next
+          // one (its physical position differs in bit 4 of the address only).
+          const uint32_t d = wr + convert_map::write_step(f, h, u, kBoxBytes);
+          st_shared_v4(d, e4m3x2_to_bf16x2(in[u][0]), e4m3x2_to_bf16x2(in[u][0] >> 16), e4m3x2_to_bf16x2(in[u][1]),
+                       e4m3x2_to_bf16x2(in[u][1] >> 16));
+          st_shared_v4(d ^ 16, e4m3x2_to_bf16x2(in[u][2]), e4m3x2_to_bf16x2(in[u][2] >> 16),
+                       e4m3x2_to_bf16x2(in[u][3]), e4m3x2_to_bf16x2(in[u][3] >> 16));
+        }
+      }
+    }
+    if constexpr (kPerBox) {
+      // This thread's writes to bf16 boxes 2f, 2f+1 are done: make them visible to WGMMA (async
+      // proxy), then arrive (the consumers' wait on the 128th arrival is the acquire).
+      ptx::fence_proxy_async();
+      ptx::mbar_arrive(full + 8 * (2 * f));
+      if (!kRopeTail || f < kF8 - 1) ptx::mbar_arrive(full + 8 * (2 * f + 1));
+    }
+  }
+  if constexpr (!kPerBox) {
+    ptx::fence_proxy_async();
+    ptx::mbar_arrive(full);
+  }
+}
+
+// A K page: 5 fp8 boxes (the fifth = RoPE + out-of-bounds half) -> bf16 boxes 0..8, per-box release.
+__device__ __forceinline__ void convert_page(uint32_t stage, uint32_t f8_full, uint32_t k_full, uint32_t parity, int t) {
+  convert_tile<kF8Boxes, true, true>(stage, stage + kF8StagingOffset, f8_full, 8, k_full, parity, t);
+}
+// The Q NoPE tile of an fp8 q: 4 fp8 boxes staged in the top 32 KB of the bf16 Q area -> bf16 boxes
+// 0..7, one release (q_full) at the end.
+__device__ __forceinline__ void convert_q(uint32_t smem_q, uint32_t q8_full, uint32_t q_full, uint32_t parity, int t) {
+  convert_tile<kQF8Boxes, false, false>(smem_q, smem_q + kQF8StagingOffset, q8_full, 0, q_full, parity, t);
+}
+
+}  // namespace flashmla::sm90::dense_fp8

@@ -1,0 +1,11 @@
+// fp8-q instantiation of the FP8-cache dense decode split kernel (q converted to bf16 exactly, like the
+// cache; bf16 WGMMA).
+#include "kernels/sm90/decode_dense_fp8/instantiate.cuh"
+
+namespace flashmla::sm90::dense_fp8 {
+template <>
+cudaError_t run_split_kernel<true>(const CUtensorMap& tmap_q, const CUtensorMap& tmap_k, const DenseFp8DecodeParams& p,
+                                   dim3 grid, cudaStream_t stream, int device) {
+  return run_split_kernel_impl<true>(tmap_q, tmap_k, p, grid, stream, device);
+}
+}  // namespace flashmla::sm90::dense_fp8

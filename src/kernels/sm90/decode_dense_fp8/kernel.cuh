@@ -1,0 +1,479 @@
+// Dense MLA decode split kernel over an FP8 (e4m3) KV cache, for sm_90a; q bf16 (kFp8Q = false) or
+// e4m3 with descale_q (kFp8Q = true: Q is converted to bf16 exactly too, its descale joins descale_k).
+//
+// Grid: (M tiles, h_kv, num_sm_parts), exactly as the bf16 dense kernel: CTA (tile, g, p) computes
+// query rows `tile` (plan::TileMap) of KV head g for every request chunk that schedule partition p
+// owns; whole requests write O and LSE, pieces of split requests write fp32 partials to the workspace
+// for the shared combine kernel.
+//
+// Accuracy design: e4m3 -> bf16 is exact, so the page is converted WITHOUT its scale and both GEMMs
+// run on bf16 tensor cores with fp32 accumulation, as in the bf16 kernel. descale_k (read from device
+// memory once per CTA: graph-safe, no host sync) is folded into the softmax scale (scores of the real
+// keys, so the running max, the row sums and the LSE are those of the real scores) and into the output
+// (O_real = descale_k * sum p v_stored / l). The only roundings beyond the CPU reference's are those of
+// the bf16 kernel (P in bf16, fp32 accumulation order).
+//
+// Warpgroup roles (384 threads):
+//   WG0, producer + converter (40 regs, 128 threads): thread 0 issues TMA (per chunk the Q NoPE tile:
+//     bf16, 8 boxes of 64 x 64; e4m3, 4 boxes of 64 x 128 B into the top 32 KB of the Q area, which all
+//     128 threads then convert in place and publish on q_full; per page the e4m3 page as 5 boxes of 64 x 128 B into the top 40 KB of
+//     its bf16 stage); then all 128 threads convert the page in place into 9 bf16 boxes of 64 x 64
+//     (convert.cuh), releasing each box to the consumers through its own mbarrier (128 arrivals). Warp
+//     0 reads the block table 32 entries at a time.
+//   WG1 ("consumer 0") and WG2 ("consumer 1"), 232 regs each, own O[:, 0:256] and O[:, 256:512] and
+//     take pages in pairs (A, B) in the bf16 kernel's "seesaw" (see decode_dense/kernel.cuh): c0 does
+//     S_A, softmax A, O_L += P_A V_A; c1 does S_B, softmax B (after m_A), O_R += P_A V_A + P_B V_B; c0
+//     finishes O_L += P_B V_B; running max and P exchanged through smem.
+// Shared memory (config.h): Q 64 KB + 2 stages x 72 KB (fp8 staging inside) + 2 P tiles x 8 KB + row
+// exchange 1.5 KB + 38 mbarriers and 2 scale words (384 B) = 231 296 B + 1 KB alignment slack = 232 320 of
+// 232 448 B.
+// Pipeline per stage use: the producer waits until all three box groups of the stage's previous page
+// are released (its staging overlaps boxes 4-8 and the conversion rewrites 0-8), TMA fills the fp8
+// boxes (f8_full[stage][f]), the converter waits box by box and publishes bf16 boxes (k_full), the
+// consumers release groups (k_empty) as in the bf16 kernel. Producer order per pair: TMA A, TMA B,
+// convert A, convert B -- A's TMA needs only A's previous occupant released (mid-iteration of the
+// previous pair), so it overlaps the previous pair's tail; no order can deadlock because a page's
+// release never needs a later page's conversion.
+// Masking: scores of keys past a row's limit -> -inf (select); V rows past the length zeroed in the
+// bf16 stage before P*V (e4m3 NaN bytes in unused cache rows become bf16 NaN, and 0 * NaN = NaN).
+#pragma once
+
+#include <cuda.h>
+
+#include "common/split_plan.h"
+#include "common/tile_map.h"
+#include "kernels/common/pdl.cuh"
+#include "kernels/sm90/decode_dense_fp8/config.h"
+#include "kernels/sm90/decode_dense_fp8/convert.cuh"
+#include "kernels/sm90/decode_dense_fp8/epilogue.cuh"
+#include "kernels/sm90/decode_dense_fp8/mainloop.cuh"
+#include "kernels/sm90/decode_dense_fp8/params.h"
+#include "kernels/sm90/ptx.cuh"
+
+namespace flashmla::sm90::dense_fp8 {
+
+// mbarrier addresses (8 B each): q_full, q_empty, k_full[stage][box], f8_full[stage][fp8 box],
+// k_empty[stage][group], epilogue. Computed, not looked up (stage indices are run-time values).
+struct SmemBarriers {
+  uint32_t base;
+  __device__ uint32_t q_full() const { return base; }
+  __device__ uint32_t q_empty() const { return base + 8; }
+  __device__ uint32_t k_full(int s, int box) const { return base + 16 + 8 * (s * kKBoxes + box); }
+  __device__ uint32_t f8_full(int s, int f) const { return base + 16 + 8 * (kStages * kKBoxes + s * kF8Boxes + f); }
+  __device__ uint32_t k_empty(int s, int group) const {
+    return base + 16 + 8 * (kStages * (kKBoxes + kF8Boxes) + s * kNumGroups + group);
+  }
+  __device__ uint32_t epilogue() const {
+    return base + 16 + 8 * (kStages * (kKBoxes + kF8Boxes) + kStages * kNumGroups);
+  }
+  // fp8 q only: the Q tile's TMA (the converted bf16 tile is published on q_full by the converters).
+  __device__ uint32_t q8_full() const { return epilogue() + 8; }
+};
+
+// Waits until every box group of stage st's previous page was released (use = how many pages the
+// stage held before this one).
+__device__ __forceinline__ void wait_stage_free(const SmemBarriers& bars, int st, uint32_t use) {
+  if (use == 0) return;
+#pragma unroll
+  for (int g = 0; g < kNumGroups; ++g) ptx::mbar_wait(bars.k_empty(st, g), (use - 1) & 1);
+}
+
+// Thread 0: the fp8 page `blk` into the staging area of stage st, one TMA per 128-channel box.
+__device__ __forceinline__ void load_page_fp8(const CUtensorMap* tmap_k, const SmemBarriers& bars, uint32_t stage_smem,
+                                              int st, uint32_t use, int kvh, int blk) {
+  wait_stage_free(bars, st, use);
+#pragma unroll
+  for (int f = 0; f < kF8Boxes; ++f) {
+    ptx::mbar_arrive_expect_tx(bars.f8_full(st, f), kF8BoxBytes);
+    ptx::tma_load_4d(tmap_k, stage_smem + kF8StagingOffset + f * kF8BoxBytes, bars.f8_full(st, f), f * kF8BoxCols, 0,
+                     kvh, blk);
+  }
+}
+
+// Every converter thread also waits for the stage's release before it writes (its generic writes
+// replace bf16 data the consumers' WGMMAs read), then converts.
+__device__ __forceinline__ void convert_stage(const SmemBarriers& bars, uint32_t smem_k, int st, uint32_t use, int t) {
+  wait_stage_free(bars, st, use);
+  convert_page(smem_k + st * kStageBytes, bars.f8_full(st, 0), bars.k_full(st, 0), use & 1, t);
+}
+
+// A schedule-record word re-read from memory (an L1 hit) wherever it is needed: the producer
+// warpgroup runs on 40 registers and cannot keep the record's words live across the conversion.
+__device__ __forceinline__ int rec_word(const int32_t* rec, int i) {
+  int v;
+  asm volatile("ld.global.nc.b32 %0, [%1];" : "=r"(v) : "l"(rec + i));
+  return v;
+}
+
+// Thread 0: the Q NoPE tile of request `req`, once the previous chunk's Q was released by both
+// consumers: bf16 q as 8 boxes of 64 x 64 straight into the bf16 Q area (completing q_full); fp8 q as
+// 4 boxes of 64 x 128 B into the area's top 32 KB (completing q8_full; the converters then publish
+// q_full). Rows past the tile's heads x tokens are not loaded (padding rows, never stored).
+// Recomputes its coordinates (cold path, few registers).
+template <bool kFp8Q>
+__device__ __forceinline__ void load_q_tile(const CUtensorMap* tmap_q, const DenseFp8DecodeParams& p, int tile, int kvh,
+                                         int req, uint32_t chunk, uint32_t smem_q, uint32_t q_bar, uint32_t q_empty) {
+  const plan::TileMap& tm = p.tiles;
+  const int j0 = plan::tile_first_token(tm, tile), h0 = plan::tile_first_head(tm, tile);
+  if (chunk > 0) ptx::mbar_wait(q_empty, (chunk - 1) & 1);
+  ptx::mbar_arrive_expect_tx(q_bar, 512u * tm.heads * tm.tokens * (kFp8Q ? 1 : 2));
+  if constexpr (kFp8Q) {
+#pragma unroll
+    for (int b = 0; b < kQF8Boxes; ++b)
+      ptx::tma_load_5d(tmap_q, smem_q + kQF8StagingOffset + b * kF8BoxBytes, q_bar, b * kF8BoxCols, h0, kvh, j0, req);
+  } else {
+#pragma unroll
+    for (int b = 0; b < kQBoxes; ++b)
+      ptx::tma_load_5d(tmap_q, smem_q + b * kBoxBytes, q_bar, b * kBoxCols, h0, kvh, j0, req);
+  }
+}
+
+// The producer warpgroup (128 threads): walks the same chunk sequence as the consumers.
+template <bool kFp8Q>
+__device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const CUtensorMap* tmap_k,
+                                              const DenseFp8DecodeParams& p, const int32_t* rec, int tile, int kvh,
+                                              uint32_t smem_q, uint32_t smem_k, const SmemBarriers& bars) {
+  // The thread index is re-read from %tid.x where needed (an S2R) rather than kept live: on 40 registers
+  // ptxas would otherwise spill it across the conversion loops.
+  auto tid = [] {
+    uint32_t v;
+    asm volatile("mov.u32 %0, %%tid.x;" : "=r"(v));
+    return static_cast<int>(v & 127);
+  };
+  if (tid() == 0) {
+    ptx::prefetch_tensormap(tmap_q);
+    ptx::prefetch_tensormap(tmap_k);
+  }
+  uint32_t kcount = 0;
+  const int req0 = rec_word(rec, plan::kRecBeginReq);
+  for (int req = req0; req <= rec_word(rec, plan::kRecEndReq); ++req) {
+    if (tid() == 0)
+      load_q_tile<kFp8Q>(tmap_q, p, tile, kvh, req, req - rec_word(rec, plan::kRecBeginReq), smem_q,
+                         kFp8Q ? bars.q8_full() : bars.q_full(), bars.q_empty());
+    if constexpr (kFp8Q) {
+      // Every converter waits for the previous Q's release too (its writes replace data the consumers'
+      // WGMMAs read), then converts the tile and publishes it on q_full.
+      const uint32_t chunk = req - rec_word(rec, plan::kRecBeginReq);
+      if (chunk > 0) ptx::mbar_wait(bars.q_empty(), (chunk - 1) & 1);
+      convert_q(smem_q, bars.q8_full(), bars.q_full(), chunk & 1, tid());
+    }
+    // The chunk's page range (after the Q work: fewer values live across it).
+    const int n = plan::dense_items(p.seqlens[req]);
+    const int pb = req == rec_word(rec, plan::kRecBeginReq) ? rec_word(rec, plan::kRecBeginBlock) : 0;
+    const int pe = req == rec_word(rec, plan::kRecEndReq) ? rec_word(rec, plan::kRecEndBlock) : n;
+    // Pages go in pairs (A, B), as the consumers take them. Warp 0 reads the block table 32 entries at
+    // a time (a pair never straddles two reads: pairs start at pb + even offsets); one flat loop keeps
+    // the loop state small (this warpgroup runs on 40 registers).
+    const int32_t* bt = p.block_table + static_cast<int64_t>(req) * p.stride_bt_b;
+    int blk_lane = 0;
+    for (int pg = pb; pg < pe; pg += 2) {
+      const int k = (pg - pb) & 31;
+      if (k == 0 && tid() < 32) blk_lane = pg + tid() < pe ? bt[pg + tid()] : 0;  // only warp 0 needs block ids
+      const bool has_b = pg + 1 < pe;
+      const int sa = kcount & 1, sb = sa ^ 1;
+      const uint32_t ua = kcount >> 1, ub = (kcount + 1) >> 1;
+      if (tid() < 32) {
+        const int blk_a = __shfl_sync(0xffffffffu, blk_lane, k);
+        const int blk_b = __shfl_sync(0xffffffffu, blk_lane, k + 1);
+        if (tid() == 0) {
+          load_page_fp8(tmap_k, bars, smem_k + sa * kStageBytes, sa, ua, kvh, blk_a);
+          if (has_b) load_page_fp8(tmap_k, bars, smem_k + sb * kStageBytes, sb, ub, kvh, blk_b);
+        }
+      }
+      convert_stage(bars, smem_k, sa, ua, tid());
+      if (has_b) convert_stage(bars, smem_k, sb, ub, tid());
+      kcount += has_b ? 2 : 1;
+    }
+  }
+}
+
+__device__ __forceinline__ void make_rows(RowInfo (&rows)[2], const DenseFp8DecodeParams& p, int tile, int kvh, int r0,
+                                          int L) {
+  const plan::TileMap& tm = p.tiles;
+  const int j0 = plan::tile_first_token(tm, tile), h0 = plan::tile_first_head(tm, tile);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = r0 + 8 * r;
+    const int hh = h0 + row % tm.heads;
+    rows[r].token = j0 + row / tm.heads;
+    rows[r].head = kvh * p.heads_per_kv + hh;
+    rows[r].valid = row < tm.heads * tm.tokens && rows[r].token < p.s_q && hh < p.heads_per_kv;
+    rows[r].limit = p.causal ? min(L, L - (p.s_q - 1 - rows[r].token)) : L;
+  }
+}
+
+// Q RoPE channels 512..575 of rows r0, r1 as bf16 WGMMA A fragments; padding rows read as zero.
+// An fp8 q's bytes are converted exactly (its descale is in the softmax scale).
+template <bool kFp8Q>
+__device__ __forceinline__ void load_q_rope(uint32_t (&qr)[16], const DenseFp8DecodeParams& p, int req,
+                                            const RowInfo (&rows)[2], int tq) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if constexpr (kFp8Q) {
+      const uint16_t* src8 = nullptr;  // pairs of e4m3 bytes
+      if (rows[r].valid)
+        src8 = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(p.q) + req * p.stride_q_b +
+                                                 rows[r].token * p.stride_q_s + rows[r].head * p.stride_q_h + kHeadDimV);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        qr[4 * kk + r] = src8 ? e4m3x2_to_bf16x2(__ldg(src8 + 8 * kk + tq)) : 0u;
+        qr[4 * kk + 2 + r] = src8 ? e4m3x2_to_bf16x2(__ldg(src8 + 8 * kk + 4 + tq)) : 0u;
+      }
+      continue;
+    }
+    const uint32_t* src = nullptr;
+    if (rows[r].valid) {
+      const uint16_t* q = static_cast<const uint16_t*>(p.q) + req * p.stride_q_b + rows[r].token * p.stride_q_s +
+                          rows[r].head * p.stride_q_h + kHeadDimV;
+      src = reinterpret_cast<const uint32_t*>(q);
+    }
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      qr[4 * kk + r] = src ? __ldg(src + 8 * kk + tq) : 0u;
+      qr[4 * kk + 2 + r] = src ? __ldg(src + 8 * kk + 4 + tq) : 0u;
+    }
+  }
+}
+
+template <bool kFp8Q>
+__global__ void __launch_bounds__(kThreads, 1)
+    dense_fp8_decode_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
+                            const __grid_constant__ DenseFp8DecodeParams p) {
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  const int tile = blockIdx.x, kvh = blockIdx.y;
+  const int32_t* rec = p.sched + blockIdx.z * plan::kRecordInts;
+
+  // Invalid lengths would read outside the caller's tensors: then no CTA writes anything, and the
+  // status word tells the combine kernel (as in the bf16 kernel).
+  bool bad = false;
+  for (int i = threadIdx.x; i < p.batch; i += kThreads) {
+    const int L = p.seqlens[i];
+    bad |= L < 0 || plan::dense_items(L) > p.max_blocks;
+  }
+  bad = __syncthreads_or(bad);
+  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) *p.split.status = bad ? 1 : 0;
+  if (bad || rec[plan::kRecBeginReq] > rec[plan::kRecEndReq]) return;
+
+  const uint32_t smem_q = ptx::smem_addr(smem + kSmemQ), smem_k = ptx::smem_addr(smem + kSmemK);
+  const SmemBarriers bars{ptx::smem_addr(smem + kSmemBars)};
+  if (threadIdx.x == 0) {
+    ptx::mbar_init(bars.q_full(), kFp8Q ? kProducerThreads : 1);  // fp8 q: every converter; bf16: TMA
+    ptx::mbar_init(bars.q8_full(), 1);
+    ptx::mbar_init(bars.q_empty(), 2);  // one arrival per consumer warpgroup
+    for (int s = 0; s < kStages; ++s) {
+      for (int b = 0; b < kKBoxes; ++b) ptx::mbar_init(bars.k_full(s, b), kProducerThreads);  // every converter
+      for (int f = 0; f < kF8Boxes; ++f) ptx::mbar_init(bars.f8_full(s, f), 1);              // TMA issuer
+      for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_empty(s, g), 1);            // one releasing consumer
+    }
+    ptx::mbar_init(bars.epilogue(), 256);
+    ptx::fence_barrier_init();
+    // descale_k is a device value (graph-safe): read here, once per CTA, published by __syncthreads.
+    const float descale_k = __ldg(p.descale_k);
+    const float descale_q = kFp8Q ? __ldg(p.descale_q) : 1.0f;
+    *reinterpret_cast<float*>(smem + kSmemScale) = p.scale_log2 * (descale_q * descale_k);
+    *reinterpret_cast<float*>(smem + kSmemDescale) = descale_k;
+  }
+  __syncthreads();
+  kernels::launch_dependents();
+
+  const int wg = threadIdx.x / 128;
+  if (wg == 0) {
+    ptx::setmaxnreg_dec<kProducerRegs>();
+    producer_loop<kFp8Q>(&tmap_q, &tmap_k, p, rec, tile, kvh, smem_q, smem_k, bars);
+    return;
+  }
+  ptx::setmaxnreg_inc<kConsumerRegs>();
+
+  const int c = wg - 1;
+  const int t = threadIdx.x & 127, tq = t & 3;
+  const int r0 = (t >> 5) * 16 + ((t & 31) >> 2);
+  const uint32_t sbase = ptx::smem_addr(smem);
+  auto row_m = [sbase](int i) { return sbase + kSmemRowM + 4 * i; };
+  auto row_scale = [sbase](int i) { return sbase + kSmemRowScale + 4 * i; };
+  auto row_l = [sbase](int i) { return sbase + kSmemRowL + 4 * i; };
+  const uint32_t p_tile0 = sbase + kSmemP0, p_tile1 = sbase + kSmemP1;
+  // Scores of the real keys: softmax_scale * log2(e) * descale_k, from smem at each use (config.h).
+  const uint32_t scale_addr = sbase + kSmemScale;
+
+  float o[128];
+  uint32_t kcount = 0, chunk = 0, iter_global = 0;
+  for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req, ++chunk) {
+    const int L = p.seqlens[req];
+    const int n = plan::dense_items(L);
+    const int pb = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginBlock] : 0;
+    const int pe = req == rec[plan::kRecEndReq] ? rec[plan::kRecEndBlock] : n;
+
+    int limit[2];
+    uint32_t qr[16];
+    {
+      RowInfo rows[2];
+      make_rows(rows, p, tile, kvh, r0, L);
+      load_q_rope<kFp8Q>(qr, p, req, rows, tq);
+      limit[0] = rows[0].limit;
+      limit[1] = rows[1].limit;
+    }
+
+    float m_run[2] = {kNegInf, kNegInf}, l_acc[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < 128; ++i) o[i] = 0.0f;
+    ptx::mbar_wait(bars.q_full(), chunk & 1);
+    if (pb == pe && t == 0) ptx::mbar_arrive(bars.q_empty());
+
+    for (int pg = pb; pg < pe; pg += 2, ++iter_global) {
+      const bool has_b = pg + 1 < pe;
+      const bool last = pg + 2 >= pe;
+      const uint32_t kA = kcount, kB = kcount + 1;
+      kcount += has_b ? 2 : 1;
+      const int sA = kA & 1, sB = kB & 1;
+      const uint32_t phA = (kA >> 1) & 1, phB = (kB >> 1) & 1;
+      const uint32_t kA_addr = smem_k + sA * kStageBytes, kB_addr = smem_k + sB * kStageBytes;
+      float s[32];
+      uint32_t pa[16];
+      float m_new[2], f[2], psum[2];
+
+      if (c == 0) {
+        // ---- consumer 0: page A scores and softmax, O_L += P_A V_A, then O_L += P_B V_B ----------
+        issue_qk(s, smem_q, kA_addr, qr, bars.k_full(sA, 0), phA);
+        ptx::wgmma_wait<0>();
+        ptx::fence_regs(s);
+        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupRope));
+        if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
+
+        mask_scores(s, pg * kPageTokens, limit[0], limit[1], tq);
+        float mx[2];
+        page_row_max(s, ptx::ld_shared_f32(scale_addr), mx);
+        softmax_page(s, m_run, mx, ptx::ld_shared_f32(scale_addr), m_new, f, psum, pa);
+        l_acc[0] = l_acc[0] * f[0] + psum[0];
+        l_acc[1] = l_acc[1] * f[1] + psum[1];
+        const bool tail = (pg + 1) * kPageTokens > L;
+        if (tail) zero_v_tail(kA_addr, L - pg * kPageTokens, t);
+
+        if (iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
+        store_p(p_tile0, pa, r0, tq);
+        if (tq == 0) {
+          ptx::st_shared(row_m(r0), m_new[0]);
+          ptx::st_shared(row_m(r0 + 8), m_new[1]);
+          ptx::st_shared(row_scale(r0), f[0]);
+          ptx::st_shared(row_scale(r0 + 8), f[1]);
+        }
+        ptx::fence_proxy_async();  // P_A is read by consumer 1's WGMMA (async proxy)
+        ptx::bar_arrive(kBarP0Ready, 256);
+        if (tail) ptx::bar_sync(kBarWg0, 128);
+
+        scale_rows(o, f[0], f[1]);
+        issue_pv_rs(o, pa, kA_addr, 0);
+        if (has_b) {
+          ptx::bar_sync(kBarP1Ready, 256);
+          float fb[2];
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            m_new[r] = ptx::ld_shared_f32(row_m(kBlockM + r0 + 8 * r));
+            fb[r] = ptx::ld_shared_f32(row_scale(kBlockM + r0 + 8 * r));
+            l_acc[r] *= fb[r];
+          }
+          wait_boxes(bars.k_full(sB, 0), 0, phB);
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(o);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupLo));
+          scale_rows(o, fb[0], fb[1]);
+          issue_pv_ss(o, p_tile1, kB_addr, 0);
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(o);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupLo));
+        } else {
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(o);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupLo));
+        }
+        m_run[0] = m_new[0];
+        m_run[1] = m_new[1];
+      } else {
+        // ---- consumer 1: page B scores and softmax, O_R += P_A V_A + P_B V_B ---------------------
+        if (has_b) {
+          issue_qk(s, smem_q, kB_addr, qr, bars.k_full(sB, 0), phB);
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(s);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupRope));
+        }
+        if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
+        float mx[2];
+        if (has_b) {
+          mask_scores(s, (pg + 1) * kPageTokens, limit[0], limit[1], tq);
+          page_row_max(s, ptx::ld_shared_f32(scale_addr), mx);
+        }
+
+        ptx::bar_sync(kBarP0Ready, 256);
+        float ma[2], fa[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          ma[r] = ptx::ld_shared_f32(row_m(r0 + 8 * r));
+          fa[r] = ptx::ld_shared_f32(row_scale(r0 + 8 * r));
+        }
+        if (has_b) {
+          softmax_page(s, ma, mx, ptx::ld_shared_f32(scale_addr), m_new, f, psum, pa);
+          l_acc[0] = l_acc[0] * fa[0] * f[0] + psum[0];
+          l_acc[1] = l_acc[1] * fa[1] * f[1] + psum[1];
+          const bool tail = (pg + 2) * kPageTokens > L;
+          if (tail) zero_v_tail(kB_addr, L - (pg + 1) * kPageTokens, t);
+          store_p(p_tile1, pa, r0, tq);
+          if (tq == 0) {
+            ptx::st_shared(row_m(kBlockM + r0), m_new[0]);
+            ptx::st_shared(row_m(kBlockM + r0 + 8), m_new[1]);
+            ptx::st_shared(row_scale(kBlockM + r0), f[0]);
+            ptx::st_shared(row_scale(kBlockM + r0 + 8), f[1]);
+          }
+          ptx::fence_proxy_async();  // P_B is read by consumer 0's WGMMA (async proxy)
+          ptx::bar_arrive(kBarP1Ready, 256);
+          if (tail) ptx::bar_sync(kBarWg1, 128);
+        } else {
+          l_acc[0] *= fa[0];
+          l_acc[1] *= fa[1];
+          m_new[0] = ma[0];
+          m_new[1] = ma[1];
+        }
+        wait_boxes(bars.k_full(sA, 0), 4, phA);
+        scale_rows(o, fa[0], fa[1]);
+        issue_pv_ss(o, p_tile0, kA_addr, 1);
+        ptx::wgmma_wait<0>();
+        ptx::fence_regs(o);
+        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupHi));
+        ptx::bar_arrive(kBarP0Free, 256);
+        if (has_b) {
+          scale_rows(o, f[0], f[1]);
+          issue_pv_rs(o, pa, kB_addr, 1);
+          ptx::wgmma_wait<0>();
+          ptx::fence_regs(o);
+          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupHi));
+        }
+        m_run[0] = m_new[0];
+        m_run[1] = m_new[1];
+      }
+    }
+
+    // ---- epilogue of the chunk ------------------------------------------------------------------------
+    float lsum[2] = {quad_sum(l_acc[0]), quad_sum(l_acc[1])};
+    if (tq == 0) {
+      ptx::st_shared(row_l(c * kBlockM + r0), lsum[0]);
+      ptx::st_shared(row_l(c * kBlockM + r0 + 8), lsum[1]);
+    }
+    ptx::mbar_arrive(bars.epilogue());
+    ptx::mbar_wait(bars.epilogue(), chunk & 1);
+    lsum[0] = ptx::ld_shared_f32(row_l(r0)) + ptx::ld_shared_f32(row_l(kBlockM + r0));
+    lsum[1] = ptx::ld_shared_f32(row_l(r0 + 8)) + ptx::ld_shared_f32(row_l(kBlockM + r0 + 8));
+    ptx::bar_sync(kBarEpilogue, 256);
+
+    const int ns0 = p.split.num_splits[req], ns1 = p.split.num_splits[req + 1];
+    const int slot = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginSlot] : ns0;
+    // The row geometry is recomputed here, not kept from the chunk start: an opaque copy of r0 stops
+    // the compiler from reusing (and so keeping live, i.e. spilling) the first make_rows' values.
+    int r0e = r0;
+    asm volatile("" : "+r"(r0e));
+    RowInfo rows[2];
+    make_rows(rows, p, tile, kvh, r0e, L);
+    store_output(p, o, m_run, lsum, rows, req, ns1 - ns0 > 1, slot, c, tq, ptx::ld_shared_f32(sbase + kSmemDescale));
+  }
+  if (c == 0 && iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
+}
+
+}  // namespace flashmla::sm90::dense_fp8

@@ -1,0 +1,132 @@
+// Host side of the dense FP8-cache decode on sm_90: registry hooks, TMA descriptors, kernel parameters,
+// split kernel + combine launch. No allocation, no host synchronization, descales read on the device:
+// everything is capturable in a CUDA graph.
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "common/split_plan.h"
+#include "common/tile_map.h"
+#include "kernels/common/split_kv.h"
+#include "kernels/common/tma.h"
+#include "kernels/cuda_util.h"
+#include "kernels/gpu_backend.h"
+#include "kernels/sm90/decode_dense_fp8/config.h"
+#include "kernels/sm90/decode_dense_fp8/launch.h"
+#include "kernels/sm90/decode_dense_fp8/variant.h"
+
+namespace flashmla::sm90::dense_fp8 {
+
+Status supports(const DecodeProblem& pr) {
+  const DecodeShape& sh = pr.shape;
+  if (sh.page_size != kPageTokens)
+    return Status(StatusCode::kNotSupported,
+                  "k_cache.shape[1] (page size): expected " + std::to_string(kPageTokens) +
+                      " (the sm90 dense FP8 decode kernel reads 64-token pages; the CPU backend takes any), got " +
+                      std::to_string(sh.page_size),
+                  ErrorKind::kShape);
+  gpu::DeviceInfo info;
+  if (Status st = gpu::check_sm90_device(pr.args->q.device_index, &info); !st.ok()) return st;
+  if (info.max_smem_per_block_optin < static_cast<size_t>(kSmemBytes))
+    return Status(StatusCode::kNotSupported, "device " + std::to_string(pr.args->q.device_index) +
+                                                 ": the dense FP8 decode kernel needs " + std::to_string(kSmemBytes) +
+                                                 " B of shared memory per block, the device offers " +
+                                                 std::to_string(info.max_smem_per_block_optin),
+                  ErrorKind::kDevice);
+  if (sh.num_sm_parts > 65535)
+    return Status(StatusCode::kNotSupported,
+                  "tile_scheduler_metadata.shape[0] (num_sm_parts): expected <= 65535, got " +
+                      std::to_string(sh.num_sm_parts),
+                  ErrorKind::kShape);
+  if (static_cast<int64_t>(sh.s_q) * sh.h_q > 65535)
+    return Status(StatusCode::kNotSupported,
+                  "s_q * h_q: expected <= 65535, got " + std::to_string(static_cast<int64_t>(sh.s_q) * sh.h_q),
+                  ErrorKind::kShape);
+  return Status::Ok();
+}
+
+size_t workspace_bytes(const DecodeProblem& pr) { return kernels::split_kv_workspace_bytes(pr.shape); }
+
+template <bool kFp8Q>
+Status run(const DecodeProblem& pr) {
+  const DecodeArgs& args = *pr.args;
+  const DecodeShape& sh = pr.shape;
+  const int device = args.q.device_index;
+  gpu::DeviceGuard guard(device);
+  if (guard.error() != cudaSuccess) return gpu::cuda_status(guard.error(), "cudaSetDevice");
+  const cudaStream_t stream = reinterpret_cast<cudaStream_t>(args.stream);
+  const plan::TileMap tm = plan::make_tile_map(sh.s_q, sh.heads_per_kv);
+
+  CUtensorMap tmap_q, tmap_k;
+  {
+    // Q as 5-D (channel, head-in-group, kv group, token, request). bf16: one 64 x 64 box per 64
+    // channels; e4m3: one 128-byte-wide box per 128 NoPE channels (RoPE channels are read directly).
+    const uint64_t es = kFp8Q ? 1 : 2;
+    const uint64_t row_bytes = static_cast<uint64_t>(sh.head_dim) * es;
+    const TensorView& q = args.q;
+    const uint64_t dims[5] = {static_cast<uint64_t>(sh.head_dim), static_cast<uint64_t>(sh.heads_per_kv),
+                              static_cast<uint64_t>(sh.h_kv), static_cast<uint64_t>(sh.s_q),
+                              static_cast<uint64_t>(sh.batch)};
+    const uint64_t strides[4] = {gpu::tma_stride(sh.heads_per_kv, q.stride[2], es, row_bytes),
+                                 gpu::tma_stride(sh.h_kv, q.stride[2] * sh.heads_per_kv, es, row_bytes),
+                                 gpu::tma_stride(sh.s_q, q.stride[1], es, row_bytes),
+                                 gpu::tma_stride(sh.batch, q.stride[0], es, row_bytes)};
+    const uint32_t box[5] = {static_cast<uint32_t>(kFp8Q ? kF8BoxCols : kBoxCols), static_cast<uint32_t>(tm.heads), 1,
+                             static_cast<uint32_t>(tm.tokens), 1};
+    const CUtensorMapDataType qdt = kFp8Q ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+    if (Status st = gpu::encode_tma(&tmap_q, qdt, 5, q.data, dims, strides, box,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_128B, "q");
+        !st.ok())
+      return st;
+  }
+  {
+    // The e4m3 cache as bytes, 4-D (channel, token, kv head, block); boxes of 128 channels x 64 tokens
+    // (128 B rows: the 128B swizzle span). The box at channel 512 runs 64 channels past the row; TMA
+    // fills those with zeros and never reads them from memory.
+    const uint64_t row_bytes = static_cast<uint64_t>(sh.head_dim);
+    const TensorView& k = args.k_cache;
+    const uint64_t dims[4] = {static_cast<uint64_t>(sh.head_dim), static_cast<uint64_t>(sh.page_size),
+                              static_cast<uint64_t>(sh.h_kv), static_cast<uint64_t>(sh.num_blocks)};
+    const uint64_t strides[3] = {gpu::tma_stride(sh.page_size, k.stride[1], 1, row_bytes),
+                                 gpu::tma_stride(sh.h_kv, k.stride[2], 1, row_bytes),
+                                 gpu::tma_stride(sh.num_blocks, k.stride[0], 1, row_bytes)};
+    const uint32_t box[4] = {kF8BoxCols, kPageTokens, 1, 1};
+    if (Status st = gpu::encode_tma(&tmap_k, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, k.data, dims, strides, box,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, "k_cache");
+        !st.ok())
+      return st;
+  }
+
+  DenseFp8DecodeParams p{};
+  p.batch = sh.batch;
+  p.s_q = sh.s_q;
+  p.h_q = sh.h_q;
+  p.heads_per_kv = sh.heads_per_kv;
+  p.max_blocks = sh.max_blocks_per_seq;
+  p.causal = args.causal ? 1 : 0;
+  p.scale_log2 = sh.softmax_scale * 1.4426950408889634f;
+  p.tiles = tm;
+  p.q = args.q.data;
+  p.stride_q_b = args.q.stride[0];
+  p.stride_q_s = args.q.stride[1];
+  p.stride_q_h = args.q.stride[2];
+  p.descale_k = static_cast<const float*>(args.descale_k.data);
+  p.descale_q = kFp8Q ? static_cast<const float*>(args.descale_q.data) : nullptr;
+  p.block_table = static_cast<const int32_t*>(args.block_table.data);
+  p.stride_bt_b = args.block_table.stride[0];
+  p.seqlens = static_cast<const int32_t*>(args.cache_seqlens.data);
+  p.sched = static_cast<const int32_t*>(args.tile_scheduler_metadata.data);
+  p.split = kernels::make_split_kv_outputs(args, sh);
+
+  const dim3 grid(tm.num_tiles, sh.h_kv, sh.num_sm_parts);
+  cudaError_t err = run_split_kernel<kFp8Q>(tmap_q, tmap_k, p, grid, stream, device);
+  if (err != cudaSuccess) return gpu::cuda_status(err, "decode (fp8 cache): split kernel launch");
+  err = kernels::launch_combine(p.split, /*fp16=*/false, stream);
+  return gpu::cuda_status(err, "decode (fp8 cache): combine kernel launch");
+}
+
+template Status run<false>(const DecodeProblem&);
+template Status run<true>(const DecodeProblem&);
+
+}  // namespace flashmla::sm90::dense_fp8

@@ -1,0 +1,21 @@
+// Dense decode over an FP8 (e4m3) cache on sm_90a as registry variants (launch.cu).
+#pragma once
+
+#include <cstddef>
+
+#include "common/decode_problem.h"
+#include "flashmla/status.h"
+
+namespace flashmla::sm90::dense_fp8 {
+
+// Page size 64, an sm_90 device with enough shared memory, grid limits.
+Status supports(const DecodeProblem& p);
+// The split-KV workspace (src/kernels/common/split_kv.h), the same as the bf16 kernel's.
+size_t workspace_bytes(const DecodeProblem& p);
+// Split kernel (the e4m3 cache -- and an e4m3 q -- converted to bf16 in shared memory, exactly; bf16
+// WGMMA), then the combine kernel, on args.stream. kFp8Q: q is float8_e4m3fn with descale_q. The
+// descales are read on the device. No allocation, no host synchronization.
+template <bool kFp8Q>
+Status run(const DecodeProblem& p);
+
+}  // namespace flashmla::sm90::dense_fp8
