@@ -1,6 +1,5 @@
 // Build facts of the op library, for flash_mla.build_info() (python/flash_mla/_ops.py, through ctypes):
-// "key=value" lines. Compiled into both bindings (stable ABI and ATen); the values come from CMake
-// (python/csrc/CMakeLists.txt).
+// "key=value" lines; the values come from CMake (python/csrc/CMakeLists.txt).
 #include <cstdint>
 
 #include "flashmla/flashmla.h"

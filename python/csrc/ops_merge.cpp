@@ -5,12 +5,13 @@
 //     -> out [b, s_q, h_q, dv] outs.dtype, lse fp32 [b, h_q, s_q]
 //
 // The fake (meta) implementation that torch.compile traces lives in python/flash_mla/merge.py.
-#include <torch/library.h>
+//
+// Built on PyTorch's stable C ABI; shared helpers in binding.h.
 
 #include <cstdint>
 #include <tuple>
 
-#include "tensor_view.h"
+#include "binding.h"
 
 namespace {
 
@@ -18,19 +19,19 @@ using namespace flashmla_py;  // NOLINT
 
 constexpr const char* kMergeOp = "flash_mla.merge_partial_attention";
 
-std::tuple<at::Tensor, at::Tensor> merge_partial_attention(const at::Tensor& outs, const at::Tensor& lses) {
+std::tuple<Tensor, Tensor> merge_partial_attention(const Tensor& outs, const Tensor& lses) {
   const char* op = kMergeOp;
   flashmla::MergeArgs args;
   args.outs = to_view(outs, op, "outs", "bfloat16, float16 or float32");
   args.lses = to_view(lses, op, "lses", "float32");
   // Sizes the outputs: checked before they are allocated (the library checks everything else).
-  TORCH_CHECK_VALUE(outs.dim() == 5, op, ": outs: expected rank 5 [n, b, s_q, h_q, dv], got rank ", outs.dim(), " ",
-                    outs.sizes());
-  const at::Device dev = outs.device();
+  FLASHMLA_CHECK_VALUE(dim(outs) == 5, op, ": outs: expected rank 5 [n, b, s_q, h_q, dv], got rank ", dim(outs), " ",
+                    sizes(outs));
+  const Dev dev = device(outs);
   check_same_device(lses, dev, op, "lses", "outs");
   DeviceContext ctx(dev);
-  at::Tensor out = new_empty({outs.size(1), outs.size(2), outs.size(3), outs.size(4)}, outs.scalar_type(), dev);
-  at::Tensor lse = new_empty({outs.size(1), outs.size(3), outs.size(2)}, at::kFloat, dev);
+  Tensor out = new_empty({size(outs, 1), size(outs, 2), size(outs, 3), size(outs, 4)}, dtype(outs), dev);
+  Tensor lse = new_empty({size(outs, 1), size(outs, 3), size(outs, 2)}, dt::kFP32, dev);
   args.out = output_view(out);
   args.lse = output_view(lse);
   args.stream = ctx.stream;
@@ -40,11 +41,11 @@ std::tuple<at::Tensor, at::Tensor> merge_partial_attention(const at::Tensor& out
 
 }  // namespace
 
-TORCH_LIBRARY_FRAGMENT(flash_mla, m) {
+STABLE_TORCH_LIBRARY_FRAGMENT(flash_mla, m) {
   m.def("merge_partial_attention(Tensor outs, Tensor lses) -> (Tensor, Tensor)");
 }
 
-TORCH_LIBRARY_IMPL(flash_mla, CPU, m) { m.impl("merge_partial_attention", &merge_partial_attention); }
+STABLE_TORCH_LIBRARY_IMPL(flash_mla, CPU, m) { m.impl("merge_partial_attention", TORCH_BOX(&merge_partial_attention)); }
 
 // Registered in every build: without CUDA support the op raises NotImplementedError for CUDA tensors.
-TORCH_LIBRARY_IMPL(flash_mla, CUDA, m) { m.impl("merge_partial_attention", &merge_partial_attention); }
+STABLE_TORCH_LIBRARY_IMPL(flash_mla, CUDA, m) { m.impl("merge_partial_attention", TORCH_BOX(&merge_partial_attention)); }

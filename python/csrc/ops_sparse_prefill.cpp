@@ -5,7 +5,8 @@
 //       -> (Tensor out [s_q, h_q, d_v] bf16, Tensor max_logits [s_q, h_q] f32, Tensor lse [s_q, h_q] f32)
 //
 // The fake (meta) implementation lives in python/flash_mla/sparse_prefill.py.
-#include <torch/library.h>
+//
+// Built on PyTorch's stable C ABI; shared helpers in binding.h.
 
 #include <cmath>
 #include <cstdint>
@@ -13,7 +14,7 @@
 #include <optional>
 #include <tuple>
 
-#include "tensor_view.h"
+#include "binding.h"
 
 namespace {
 
@@ -21,10 +22,10 @@ using namespace flashmla_py;  // NOLINT
 
 constexpr const char* kOp = "flash_mla.sparse_prefill";
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_prefill(const at::Tensor& q, const at::Tensor& kv,
-                                                               const at::Tensor& indices, double sm_scale,
-                                                               int64_t d_v, const std::optional<at::Tensor>& attn_sink,
-                                                               const std::optional<at::Tensor>& topk_length) {
+std::tuple<Tensor, Tensor, Tensor> sparse_prefill(const Tensor& q, const Tensor& kv,
+                                                               const Tensor& indices, double sm_scale,
+                                                               int64_t d_v, const OptTensor& attn_sink,
+                                                               const OptTensor& topk_length) {
   const char* op = kOp;
   flashmla::SparsePrefillArgs args;
   args.q = to_view(q, op, "q", "bfloat16");
@@ -32,32 +33,32 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_prefill(const at::Tensor& 
   args.indices = to_view(indices, op, "indices", "int32");
   args.attn_sink = to_view_opt(attn_sink, op, "attn_sink", "float32");
   args.topk_length = to_view_opt(topk_length, op, "topk_length", "int32");
-  TORCH_CHECK_VALUE(q.dim() == 3, op, ": q: expected rank 3 [s_q, h_q, d_qk], got rank ", q.dim(), " ", q.sizes());
-  const at::Device dev = q.device();
+  FLASHMLA_CHECK_VALUE(dim(q) == 3, op, ": q: expected rank 3 [s_q, h_q, d_qk], got rank ", dim(q), " ", sizes(q));
+  const Dev dev = device(q);
   check_same_device(kv, dev, op, "kv", "q");
   check_same_device(indices, dev, op, "indices", "q");
-  if (attn_sink.has_value()) check_same_device(*attn_sink, dev, op, "attn_sink", "q");
-  if (topk_length.has_value()) check_same_device(*topk_length, dev, op, "topk_length", "q");
+  if (defined(attn_sink)) check_same_device(*attn_sink, dev, op, "attn_sink", "q");
+  if (defined(topk_length)) check_same_device(*topk_length, dev, op, "topk_length", "q");
   args.d_v = to_int32(d_v, op, "d_v");
   // Outputs are sized from q before the library checks everything: reject what cannot be a valid call
   // first, so that a bad d_v or an absurd q is an error rather than a huge allocation.
-  TORCH_CHECK_VALUE(d_v == flashmla::kHeadDimV, op, ": d_v: expected ", flashmla::kHeadDimV, ", got ", d_v);
-  TORCH_CHECK_VALUE(q.size(1) >= 1 && q.size(1) <= 128, op, ": q.shape[1] (h_q): expected 1..128, got ", q.size(1));
+  FLASHMLA_CHECK_VALUE(d_v == flashmla::kHeadDimV, op, ": d_v: expected ", flashmla::kHeadDimV, ", got ", d_v);
+  FLASHMLA_CHECK_VALUE(size(q, 1) >= 1 && size(q, 1) <= 128, op, ": q.shape[1] (h_q): expected 1..128, got ", size(q, 1));
   // sm_scale: float64 -> float32 without silently turning a tiny value into 0 (the library rejects 0,
   // NaN, negative, inf and > 1e4 with its own message).
   const bool huge = std::fabs(sm_scale) > std::numeric_limits<float>::max();
   const float f = std::isnan(sm_scale) ? NAN
                   : huge              ? static_cast<float>(sm_scale > 0 ? INFINITY : -INFINITY)
                                       : static_cast<float>(sm_scale);
-  TORCH_CHECK_VALUE(std::isnan(f) || huge || sm_scale == 0.0 || std::fabs(f) >= std::numeric_limits<float>::min(), op,
+  FLASHMLA_CHECK_VALUE(std::isnan(f) || huge || sm_scale == 0.0 || std::fabs(f) >= std::numeric_limits<float>::min(), op,
                     ": sm_scale: expected a normal float32 in (0, 1e4], got ", sm_scale,
                     " (rounds to a float32 zero or subnormal)");
   args.sm_scale = f;
 
   DeviceContext ctx(dev);
-  at::Tensor out = new_empty({q.size(0), q.size(1), d_v}, at::kBFloat16, dev);
-  at::Tensor max_logits = new_empty({q.size(0), q.size(1)}, at::kFloat, dev);
-  at::Tensor lse = new_empty({q.size(0), q.size(1)}, at::kFloat, dev);
+  Tensor out = new_empty({size(q, 0), size(q, 1), d_v}, dt::kBF16, dev);
+  Tensor max_logits = new_empty({size(q, 0), size(q, 1)}, dt::kFP32, dev);
+  Tensor lse = new_empty({size(q, 0), size(q, 1)}, dt::kFP32, dev);
   args.out = output_view(out);
   args.max_logits = output_view(max_logits);
   args.lse = output_view(lse);
@@ -69,11 +70,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> sparse_prefill(const at::Tensor& 
 
 }  // namespace
 
-TORCH_LIBRARY_FRAGMENT(flash_mla, m) {
+STABLE_TORCH_LIBRARY_FRAGMENT(flash_mla, m) {
   m.def("sparse_prefill(Tensor q, Tensor kv, Tensor indices, float sm_scale, int d_v, Tensor? attn_sink, "
         "Tensor? topk_length) -> (Tensor, Tensor, Tensor)");
 }
 
-TORCH_LIBRARY_IMPL(flash_mla, CPU, m) { m.impl("sparse_prefill", &sparse_prefill); }
+STABLE_TORCH_LIBRARY_IMPL(flash_mla, CPU, m) { m.impl("sparse_prefill", TORCH_BOX(&sparse_prefill)); }
 
-TORCH_LIBRARY_IMPL(flash_mla, CUDA, m) { m.impl("sparse_prefill", &sparse_prefill); }
+STABLE_TORCH_LIBRARY_IMPL(flash_mla, CUDA, m) { m.impl("sparse_prefill", TORCH_BOX(&sparse_prefill)); }

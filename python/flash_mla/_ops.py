@@ -76,7 +76,7 @@ _lib.flash_mla_py_build_info.argtypes = []
 
 def build_info() -> dict:
     """How the op library was built: version, commit, CUDA version and architectures (empty for a
-    CPU-only build), the torch it was built against, whether it uses torch's stable ABI, and what runs here.
+    CPU-only build), the torch it was built against, stable_abi (always true now), and what runs here.
     """
     info = {}
     for line in _lib.flash_mla_py_build_info().decode().splitlines():

@@ -1,8 +1,7 @@
 // Shared helpers of the op library built on PyTorch's stable C ABI (torch/csrc/stable, the aoti_torch_*
 // shim): stable::Tensor -> flashmla::TensorView, Status -> Python exception, allocation through torch's
 // caching allocators, CUDA device guard + current stream. No ATen/c10 header, no libc10 symbol: one
-// build imports under every torch from TORCH_TARGET_VERSION (2.10) on. The non-stable binding (the
-// sources one folder up) is kept, selectable with -DFLASHMLA_PYTHON_STABLE_ABI=OFF.
+// build imports under every torch from TORCH_TARGET_VERSION (2.10) on.
 //
 // Exceptions: the stable ABI has no typed errors (a kernel's std::exception reaches Python as a
 // RuntimeError, or, on some torch versions, as pybind11's std-exception mapping). To keep TypeError /

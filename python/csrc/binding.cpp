@@ -1,5 +1,5 @@
-// Shared helpers of the stable-ABI op library (see common.h).
-#include "common.h"
+// Shared helpers of the stable-ABI op library (see binding.h).
+#include "binding.h"
 
 #include <dlfcn.h>
 
