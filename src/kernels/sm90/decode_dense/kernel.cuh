@@ -45,9 +45,10 @@
 #include "common/tile_map.h"
 #include "kernels/common/pdl.cuh"
 #include "kernels/sm90/decode_dense/config.h"
-#include "kernels/sm90/decode_dense/epilogue.cuh"
 #include "kernels/sm90/decode_dense/mainloop.cuh"
 #include "kernels/sm90/decode_dense/params.h"
+#include "kernels/sm90/decode_dense_common/rows.cuh"
+#include "kernels/sm90/decode_dense_common/seesaw.cuh"
 #include "kernels/sm90/ptx.cuh"
 
 namespace flashmla::sm90::dense {
@@ -133,40 +134,7 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
   }
 }
 
-// Geometry of this thread's rows r0 and r0 + 8 of the tile for a request of length L.
-__device__ __forceinline__ void make_rows(RowInfo (&rows)[2], const DenseDecodeParams& p, int tile, int kvh, int r0, int L) {
-  const plan::TileMap& tm = p.tiles;
-  const int j0 = plan::tile_first_token(tm, tile), h0 = plan::tile_first_head(tm, tile);
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = r0 + 8 * r;
-    const int hh = h0 + row % tm.heads;
-    rows[r].token = j0 + row / tm.heads;
-    rows[r].head = kvh * p.heads_per_kv + hh;
-    rows[r].valid = row < tm.heads * tm.tokens && rows[r].token < p.s_q && hh < p.heads_per_kv;
-    rows[r].limit = p.causal ? min(L, L - (p.s_q - 1 - rows[r].token)) : L;
-  }
-}
-
-// Q RoPE channels 512..575 of rows r0, r1 as WGMMA A fragments (k-step kk: a0 = (r0, 16kk+2tq..+1),
-// a1 = (r1, ...), a2 = (r0, 16kk+8+2tq..), a3 = (r1, ...)). Padding rows read as zero.
-__device__ __forceinline__ void load_q_rope(uint32_t (&qr)[16], const DenseDecodeParams& p, int req,
-                                            const RowInfo (&rows)[2], int tq) {
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const uint32_t* src = nullptr;
-    if (rows[r].valid) {
-      const uint16_t* q = static_cast<const uint16_t*>(p.q) + req * p.stride_q_b + rows[r].token * p.stride_q_s +
-                          rows[r].head * p.stride_q_h + kHeadDimV;
-      src = reinterpret_cast<const uint32_t*>(q);
-    }
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      qr[4 * kk + r] = src ? __ldg(src + 8 * kk + tq) : 0u;
-      qr[4 * kk + 2 + r] = src ? __ldg(src + 8 * kk + 4 + tq) : 0u;
-    }
-  }
-}
+// make_rows, load_q_rope, store_output: decode_dense_common/rows.cuh.
 
 template <bool kFp16>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -177,16 +145,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int tile = blockIdx.x, kvh = blockIdx.y;
   const int32_t* rec = p.sched + blockIdx.z * plan::kRecordInts;
 
-  // Invalid lengths (negative, or more pages than the block table has) would read outside the
-  // caller's tensors: then no CTA writes anything, and the status word tells the combine kernel.
-  bool bad = false;
-  for (int i = threadIdx.x; i < p.batch; i += kThreads) {
-    const int L = p.seqlens[i];
-    bad |= L < 0 || plan::dense_items(L) > p.max_blocks;
-  }
-  bad = __syncthreads_or(bad);
-  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) *p.split.status = bad ? 1 : 0;
-  if (bad || rec[plan::kRecBeginReq] > rec[plan::kRecEndReq]) return;
+  // Invalid lengths: no CTA writes anything, the status word tells the combine kernel (seesaw.cuh).
+  if (!cta_has_work(p, rec)) return;
 
   const uint32_t smem_q = ptx::smem_addr(smem + kSmemQ), smem_k = ptx::smem_addr(smem + kSmemK);
   const SmemBarriers bars{ptx::smem_addr(smem + kSmemBars)};
@@ -218,9 +178,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int r0 = (t >> 5) * 16 + ((t & 31) >> 2);
   // Shared-memory addresses of the row exchange arrays (f32 [2][64] each) and the two P tiles.
   const uint32_t sbase = ptx::smem_addr(smem);
-  auto row_m = [sbase](int i) { return sbase + kSmemRowM + 4 * i; };
-  auto row_scale = [sbase](int i) { return sbase + kSmemRowScale + 4 * i; };
-  auto row_l = [sbase](int i) { return sbase + kSmemRowL + 4 * i; };
+  const RowExchange rx{sbase};
   const uint32_t p_tile0 = sbase + kSmemP0, p_tile1 = sbase + kSmemP1;
 
   float o[128];
@@ -265,9 +223,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         // ---- consumer 0: page A scores and softmax, O_L += P_A V_A, then O_L += P_B V_B ----------
         // Releases: A's RoPE box after Q*K_A^T, A's and B's low boxes after each P*V_L.
         issue_qk<kFp16>(s, smem_q, kA_addr, qr, bars.k_full(sA, 0), phA);
-        ptx::wgmma_wait<0>();
-        ptx::fence_regs(s);
-        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupRope));
+        drain_and_release(s, bars.k_empty(sA, kGroupRope), t);
         if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
 
         mask_scores(s, pg * kPageTokens, limit[0], limit[1], tq);
@@ -280,15 +236,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         if (tail) zero_v_tail(kA_addr, L - pg * kPageTokens, t);
 
         if (iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
-        store_p(p_tile0, pa, r0, tq);
-        if (tq == 0) {
-          ptx::st_shared(row_m(r0), m_new[0]);
-          ptx::st_shared(row_m(r0 + 8), m_new[1]);
-          ptx::st_shared(row_scale(r0), f[0]);
-          ptx::st_shared(row_scale(r0 + 8), f[1]);
-        }
-        ptx::fence_proxy_async();  // P_A is read by consumer 1's WGMMA (async proxy)
-        ptx::bar_arrive(kBarP0Ready, 256);
+        publish_p(rx, 0, p_tile0, pa, m_new, f, r0, tq, kBarP0Ready);  // P_A, m_A, f_A for consumer 1
         if (tail) ptx::bar_sync(kBarWg0, 128);
 
         scale_rows(o, f[0], f[1]);
@@ -297,26 +245,17 @@ __global__ void __launch_bounds__(kThreads, 1)
           // B's boxes were waited for by consumer 1 (its Q*K_B^T) before it arrived on P1_READY.
           ptx::bar_sync(kBarP1Ready, 256);
           float fb[2];
-#pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            m_new[r] = ptx::ld_shared_f32(row_m(kBlockM + r0 + 8 * r));
-            fb[r] = ptx::ld_shared_f32(row_scale(kBlockM + r0 + 8 * r));
-            l_acc[r] *= fb[r];
-          }
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupLo));
+          read_p_stats(rx, 1, r0, m_new, fb);
+          l_acc[0] *= fb[0];
+          l_acc[1] *= fb[1];
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
           scale_rows(o, fb[0], fb[1]);
           issue_pv_ss<kFp16>(o, p_tile1, kB_addr, 0);
           // Drained here rather than behind the next Q*K^T: B's low boxes are what consumer 1's next
           // Q*K^T waits for, and a wait_group 1 across iterations makes ptxas serialize every WGMMA.
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupLo));
+          drain_and_release(o, bars.k_empty(sB, kGroupLo), t);
         } else {
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupLo));
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
@@ -325,9 +264,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         // Releases: B's RoPE box after Q*K_B^T, A's and B's high boxes after each P*V_R.
         if (has_b) {
           issue_qk<kFp16>(s, smem_q, kB_addr, qr, bars.k_full(sB, 0), phB);
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(s);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupRope));
+          drain_and_release(s, bars.k_empty(sB, kGroupRope), t);
         }
         if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
         float mx[2];
@@ -338,26 +275,14 @@ __global__ void __launch_bounds__(kThreads, 1)
 
         ptx::bar_sync(kBarP0Ready, 256);
         float ma[2], fa[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          ma[r] = ptx::ld_shared_f32(row_m(r0 + 8 * r));
-          fa[r] = ptx::ld_shared_f32(row_scale(r0 + 8 * r));
-        }
+        read_p_stats(rx, 0, r0, ma, fa);
         if (has_b) {
           softmax_page<kFp16>(s, ma, mx, p.scale_log2, m_new, f, psum, pa);
           l_acc[0] = l_acc[0] * fa[0] * f[0] + psum[0];
           l_acc[1] = l_acc[1] * fa[1] * f[1] + psum[1];
           const bool tail = (pg + 2) * kPageTokens > L;
           if (tail) zero_v_tail(kB_addr, L - (pg + 1) * kPageTokens, t);
-          store_p(p_tile1, pa, r0, tq);
-          if (tq == 0) {
-            ptx::st_shared(row_m(kBlockM + r0), m_new[0]);
-            ptx::st_shared(row_m(kBlockM + r0 + 8), m_new[1]);
-            ptx::st_shared(row_scale(kBlockM + r0), f[0]);
-            ptx::st_shared(row_scale(kBlockM + r0 + 8), f[1]);
-          }
-          ptx::fence_proxy_async();  // P_B is read by consumer 0's WGMMA (async proxy)
-          ptx::bar_arrive(kBarP1Ready, 256);
+          publish_p(rx, 1, p_tile1, pa, m_new, f, r0, tq, kBarP1Ready);  // P_B, m_B, f_B for consumer 0
           if (tail) ptx::bar_sync(kBarWg1, 128);
         } else {
           l_acc[0] *= fa[0];
@@ -367,16 +292,12 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
         scale_rows(o, fa[0], fa[1]);
         issue_pv_ss<kFp16>(o, p_tile0, kA_addr, 1);
-        ptx::wgmma_wait<0>();
-        ptx::fence_regs(o);
-        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupHi));
+        drain_and_release(o, bars.k_empty(sA, kGroupHi), t);
         ptx::bar_arrive(kBarP0Free, 256);  // P_A, m_A and f_A have all been read
         if (has_b) {
           scale_rows(o, f[0], f[1]);
           issue_pv_rs<kFp16>(o, pa, kB_addr, 1);
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupHi));
+          drain_and_release(o, bars.k_empty(sB, kGroupHi), t);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
@@ -385,19 +306,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     // ---- epilogue of the chunk (every WGMMA of the chunk has completed) -----------------------------
     // Row sums: each consumer summed its own pages; both are relative to the same final max.
-    float lsum[2] = {quad_sum(l_acc[0]), quad_sum(l_acc[1])};
-    if (tq == 0) {
-      ptx::st_shared(row_l(c * kBlockM + r0), lsum[0]);
-      ptx::st_shared(row_l(c * kBlockM + r0 + 8), lsum[1]);
-    }
-    // The stores -> other warpgroup's loads hand-off through an mbarrier (arrive = release, wait =
-    // acquire), one phase per chunk; compute-sanitizer racecheck reported the named-barrier version of
-    // this hand-off as a RAW hazard. The loads -> next chunk's stores direction keeps a named barrier.
-    ptx::mbar_arrive(bars.epilogue());
-    ptx::mbar_wait(bars.epilogue(), chunk & 1);
-    lsum[0] = ptx::ld_shared_f32(row_l(r0)) + ptx::ld_shared_f32(row_l(kBlockM + r0));
-    lsum[1] = ptx::ld_shared_f32(row_l(r0 + 8)) + ptx::ld_shared_f32(row_l(kBlockM + r0 + 8));
-    ptx::bar_sync(kBarEpilogue, 256);  // row_l is rewritten by the next chunk
+    float lsum[2];
+    exchange_row_sums(rx, l_acc, lsum, c, r0, tq, bars.epilogue(), chunk);
 
     const int ns0 = p.split.num_splits[req], ns1 = p.split.num_splits[req + 1];
     const int slot = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginSlot] : ns0;

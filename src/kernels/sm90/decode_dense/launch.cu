@@ -14,37 +14,12 @@
 #include "kernels/sm90/decode_dense/config.h"
 #include "kernels/sm90/decode_dense/launch.h"
 #include "kernels/sm90/decode_dense/variant.h"
+#include "kernels/sm90/decode_dense_common/host.h"
 
 namespace flashmla::sm90::dense {
 
 Status supports(const DecodeProblem& pr) {
-  const DecodeShape& sh = pr.shape;
-  if (sh.page_size != kPageTokens)
-    return Status(StatusCode::kNotSupported,
-                  "k_cache.shape[1] (page size): expected " + std::to_string(kPageTokens) +
-                      " (the sm90 dense decode kernel reads 64-token pages; the CPU backend takes any), got " +
-                      std::to_string(sh.page_size),
-                  ErrorKind::kShape);
-  gpu::DeviceInfo info;
-  if (Status st = gpu::check_sm90_device(pr.args->q.device_index, &info); !st.ok()) return st;
-  if (info.max_smem_per_block_optin < static_cast<size_t>(kSmemBytes))
-    return Status(StatusCode::kNotSupported, "device " + std::to_string(pr.args->q.device_index) +
-                                                 ": the decode kernel needs " + std::to_string(kSmemBytes) +
-                                                 " B of shared memory per block, the device offers " +
-                                                 std::to_string(info.max_smem_per_block_optin),
-                  ErrorKind::kDevice);
-  // Grid limits: the split kernel's z dimension is the partition count, the combine's y dimension the
-  // query rows of a request.
-  if (sh.num_sm_parts > 65535)
-    return Status(StatusCode::kNotSupported,
-                  "tile_scheduler_metadata.shape[0] (num_sm_parts): expected <= 65535, got " +
-                      std::to_string(sh.num_sm_parts),
-                  ErrorKind::kShape);
-  if (static_cast<int64_t>(sh.s_q) * sh.h_q > 65535)
-    return Status(StatusCode::kNotSupported,
-                  "s_q * h_q: expected <= 65535, got " + std::to_string(static_cast<int64_t>(sh.s_q) * sh.h_q),
-                  ErrorKind::kShape);
-  return Status::Ok();
+  return dense_common::supports(pr, kSmemBytes, "sm90 dense decode kernel", "decode kernel");
 }
 
 size_t workspace_bytes(const DecodeProblem& pr) { return kernels::split_kv_workspace_bytes(pr.shape); }
@@ -86,23 +61,7 @@ Status run(const DecodeProblem& pr) {
   }
 
   DenseDecodeParams p{};
-  p.batch = sh.batch;
-  p.s_q = sh.s_q;
-  p.h_q = sh.h_q;
-  p.heads_per_kv = sh.heads_per_kv;
-  p.max_blocks = sh.max_blocks_per_seq;
-  p.causal = args.causal ? 1 : 0;
-  p.scale_log2 = sh.softmax_scale * 1.4426950408889634f;
-  p.tiles = tm;
-  p.q = args.q.data;
-  p.stride_q_b = args.q.stride[0];
-  p.stride_q_s = args.q.stride[1];
-  p.stride_q_h = args.q.stride[2];
-  p.block_table = static_cast<const int32_t*>(args.block_table.data);
-  p.stride_bt_b = args.block_table.stride[0];
-  p.seqlens = static_cast<const int32_t*>(args.cache_seqlens.data);
-  p.sched = static_cast<const int32_t*>(args.tile_scheduler_metadata.data);
-  p.split = kernels::make_split_kv_outputs(args, sh);
+  dense_common::set_common_params(p, args, sh, tm);
 
   const dim3 grid(tm.num_tiles, sh.h_kv, sh.num_sm_parts);
   cudaError_t err = run_split_kernel<kFp16>(tmap_q, tmap_k, p, grid, stream, device);

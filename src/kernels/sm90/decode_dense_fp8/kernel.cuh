@@ -43,9 +43,10 @@
 #include "common/split_plan.h"
 #include "common/tile_map.h"
 #include "kernels/common/pdl.cuh"
+#include "kernels/sm90/decode_dense_common/rows.cuh"
+#include "kernels/sm90/decode_dense_common/seesaw.cuh"
 #include "kernels/sm90/decode_dense_fp8/config.h"
 #include "kernels/sm90/decode_dense_fp8/convert.cuh"
-#include "kernels/sm90/decode_dense_fp8/epilogue.cuh"
 #include "kernels/sm90/decode_dense_fp8/mainloop.cuh"
 #include "kernels/sm90/decode_dense_fp8/params.h"
 #include "kernels/sm90/ptx.cuh"
@@ -187,29 +188,19 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
   }
 }
 
-__device__ __forceinline__ void make_rows(RowInfo (&rows)[2], const DenseFp8DecodeParams& p, int tile, int kvh, int r0,
-                                          int L) {
-  const plan::TileMap& tm = p.tiles;
-  const int j0 = plan::tile_first_token(tm, tile), h0 = plan::tile_first_head(tm, tile);
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = r0 + 8 * r;
-    const int hh = h0 + row % tm.heads;
-    rows[r].token = j0 + row / tm.heads;
-    rows[r].head = kvh * p.heads_per_kv + hh;
-    rows[r].valid = row < tm.heads * tm.tokens && rows[r].token < p.s_q && hh < p.heads_per_kv;
-    rows[r].limit = p.causal ? min(L, L - (p.s_q - 1 - rows[r].token)) : L;
-  }
-}
+// make_rows, store_output and the bf16 q's load_q_rope: decode_dense_common/rows.cuh.
 
 // Q RoPE channels 512..575 of rows r0, r1 as bf16 WGMMA A fragments; padding rows read as zero.
-// An fp8 q's bytes are converted exactly (its descale is in the softmax scale).
+// A bf16 q is the bf16 kernel's; an fp8 q's bytes are converted exactly (its descale is in the
+// softmax scale).
 template <bool kFp8Q>
 __device__ __forceinline__ void load_q_rope(uint32_t (&qr)[16], const DenseFp8DecodeParams& p, int req,
                                             const RowInfo (&rows)[2], int tq) {
+  if constexpr (!kFp8Q) {
+    dense_common::load_q_rope(qr, p, req, rows, tq);
+  } else {
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    if constexpr (kFp8Q) {
+    for (int r = 0; r < 2; ++r) {
       const uint16_t* src8 = nullptr;  // pairs of e4m3 bytes
       if (rows[r].valid)
         src8 = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(p.q) + req * p.stride_q_b +
@@ -219,18 +210,6 @@ __device__ __forceinline__ void load_q_rope(uint32_t (&qr)[16], const DenseFp8De
         qr[4 * kk + r] = src8 ? e4m3x2_to_bf16x2(__ldg(src8 + 8 * kk + tq)) : 0u;
         qr[4 * kk + 2 + r] = src8 ? e4m3x2_to_bf16x2(__ldg(src8 + 8 * kk + 4 + tq)) : 0u;
       }
-      continue;
-    }
-    const uint32_t* src = nullptr;
-    if (rows[r].valid) {
-      const uint16_t* q = static_cast<const uint16_t*>(p.q) + req * p.stride_q_b + rows[r].token * p.stride_q_s +
-                          rows[r].head * p.stride_q_h + kHeadDimV;
-      src = reinterpret_cast<const uint32_t*>(q);
-    }
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      qr[4 * kk + r] = src ? __ldg(src + 8 * kk + tq) : 0u;
-      qr[4 * kk + 2 + r] = src ? __ldg(src + 8 * kk + 4 + tq) : 0u;
     }
   }
 }
@@ -244,16 +223,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int tile = blockIdx.x, kvh = blockIdx.y;
   const int32_t* rec = p.sched + blockIdx.z * plan::kRecordInts;
 
-  // Invalid lengths would read outside the caller's tensors: then no CTA writes anything, and the
-  // status word tells the combine kernel (as in the bf16 kernel).
-  bool bad = false;
-  for (int i = threadIdx.x; i < p.batch; i += kThreads) {
-    const int L = p.seqlens[i];
-    bad |= L < 0 || plan::dense_items(L) > p.max_blocks;
-  }
-  bad = __syncthreads_or(bad);
-  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) *p.split.status = bad ? 1 : 0;
-  if (bad || rec[plan::kRecBeginReq] > rec[plan::kRecEndReq]) return;
+  // Invalid lengths: no CTA writes anything, the status word tells the combine kernel (seesaw.cuh).
+  if (!cta_has_work(p, rec)) return;
 
   const uint32_t smem_q = ptx::smem_addr(smem + kSmemQ), smem_k = ptx::smem_addr(smem + kSmemK);
   const SmemBarriers bars{ptx::smem_addr(smem + kSmemBars)};
@@ -289,9 +260,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int t = threadIdx.x & 127, tq = t & 3;
   const int r0 = (t >> 5) * 16 + ((t & 31) >> 2);
   const uint32_t sbase = ptx::smem_addr(smem);
-  auto row_m = [sbase](int i) { return sbase + kSmemRowM + 4 * i; };
-  auto row_scale = [sbase](int i) { return sbase + kSmemRowScale + 4 * i; };
-  auto row_l = [sbase](int i) { return sbase + kSmemRowL + 4 * i; };
+  const RowExchange rx{sbase};
   const uint32_t p_tile0 = sbase + kSmemP0, p_tile1 = sbase + kSmemP1;
   // Scores of the real keys: softmax_scale * log2(e) * descale_k, from smem at each use (config.h).
   const uint32_t scale_addr = sbase + kSmemScale;
@@ -335,56 +304,37 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (c == 0) {
         // ---- consumer 0: page A scores and softmax, O_L += P_A V_A, then O_L += P_B V_B ----------
         issue_qk(s, smem_q, kA_addr, qr, bars.k_full(sA, 0), phA);
-        ptx::wgmma_wait<0>();
-        ptx::fence_regs(s);
-        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupRope));
+        drain_and_release(s, bars.k_empty(sA, kGroupRope), t);
         if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
 
         mask_scores(s, pg * kPageTokens, limit[0], limit[1], tq);
         float mx[2];
         page_row_max(s, ptx::ld_shared_f32(scale_addr), mx);
-        softmax_page(s, m_run, mx, ptx::ld_shared_f32(scale_addr), m_new, f, psum, pa);
+        softmax_page<false>(s, m_run, mx, ptx::ld_shared_f32(scale_addr), m_new, f, psum, pa);
         l_acc[0] = l_acc[0] * f[0] + psum[0];
         l_acc[1] = l_acc[1] * f[1] + psum[1];
         const bool tail = (pg + 1) * kPageTokens > L;
         if (tail) zero_v_tail(kA_addr, L - pg * kPageTokens, t);
 
         if (iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
-        store_p(p_tile0, pa, r0, tq);
-        if (tq == 0) {
-          ptx::st_shared(row_m(r0), m_new[0]);
-          ptx::st_shared(row_m(r0 + 8), m_new[1]);
-          ptx::st_shared(row_scale(r0), f[0]);
-          ptx::st_shared(row_scale(r0 + 8), f[1]);
-        }
-        ptx::fence_proxy_async();  // P_A is read by consumer 1's WGMMA (async proxy)
-        ptx::bar_arrive(kBarP0Ready, 256);
+        publish_p(rx, 0, p_tile0, pa, m_new, f, r0, tq, kBarP0Ready);  // P_A, m_A, f_A for consumer 1
         if (tail) ptx::bar_sync(kBarWg0, 128);
 
         scale_rows(o, f[0], f[1]);
-        issue_pv_rs(o, pa, kA_addr, 0);
+        issue_pv_rs<false>(o, pa, kA_addr, 0);
         if (has_b) {
           ptx::bar_sync(kBarP1Ready, 256);
           float fb[2];
-#pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            m_new[r] = ptx::ld_shared_f32(row_m(kBlockM + r0 + 8 * r));
-            fb[r] = ptx::ld_shared_f32(row_scale(kBlockM + r0 + 8 * r));
-            l_acc[r] *= fb[r];
-          }
+          read_p_stats(rx, 1, r0, m_new, fb);
+          l_acc[0] *= fb[0];
+          l_acc[1] *= fb[1];
           wait_boxes(bars.k_full(sB, 0), 0, phB);
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupLo));
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
           scale_rows(o, fb[0], fb[1]);
-          issue_pv_ss(o, p_tile1, kB_addr, 0);
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupLo));
+          issue_pv_ss<false>(o, p_tile1, kB_addr, 0);
+          drain_and_release(o, bars.k_empty(sB, kGroupLo), t);
         } else {
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupLo));
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
@@ -392,9 +342,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         // ---- consumer 1: page B scores and softmax, O_R += P_A V_A + P_B V_B ---------------------
         if (has_b) {
           issue_qk(s, smem_q, kB_addr, qr, bars.k_full(sB, 0), phB);
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(s);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupRope));
+          drain_and_release(s, bars.k_empty(sB, kGroupRope), t);
         }
         if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
         float mx[2];
@@ -405,26 +353,14 @@ __global__ void __launch_bounds__(kThreads, 1)
 
         ptx::bar_sync(kBarP0Ready, 256);
         float ma[2], fa[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          ma[r] = ptx::ld_shared_f32(row_m(r0 + 8 * r));
-          fa[r] = ptx::ld_shared_f32(row_scale(r0 + 8 * r));
-        }
+        read_p_stats(rx, 0, r0, ma, fa);
         if (has_b) {
-          softmax_page(s, ma, mx, ptx::ld_shared_f32(scale_addr), m_new, f, psum, pa);
+          softmax_page<false>(s, ma, mx, ptx::ld_shared_f32(scale_addr), m_new, f, psum, pa);
           l_acc[0] = l_acc[0] * fa[0] * f[0] + psum[0];
           l_acc[1] = l_acc[1] * fa[1] * f[1] + psum[1];
           const bool tail = (pg + 2) * kPageTokens > L;
           if (tail) zero_v_tail(kB_addr, L - (pg + 1) * kPageTokens, t);
-          store_p(p_tile1, pa, r0, tq);
-          if (tq == 0) {
-            ptx::st_shared(row_m(kBlockM + r0), m_new[0]);
-            ptx::st_shared(row_m(kBlockM + r0 + 8), m_new[1]);
-            ptx::st_shared(row_scale(kBlockM + r0), f[0]);
-            ptx::st_shared(row_scale(kBlockM + r0 + 8), f[1]);
-          }
-          ptx::fence_proxy_async();  // P_B is read by consumer 0's WGMMA (async proxy)
-          ptx::bar_arrive(kBarP1Ready, 256);
+          publish_p(rx, 1, p_tile1, pa, m_new, f, r0, tq, kBarP1Ready);  // P_B, m_B, f_B for consumer 0
           if (tail) ptx::bar_sync(kBarWg1, 128);
         } else {
           l_acc[0] *= fa[0];
@@ -434,17 +370,13 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
         wait_boxes(bars.k_full(sA, 0), 4, phA);
         scale_rows(o, fa[0], fa[1]);
-        issue_pv_ss(o, p_tile0, kA_addr, 1);
-        ptx::wgmma_wait<0>();
-        ptx::fence_regs(o);
-        if (t == 0) ptx::mbar_arrive(bars.k_empty(sA, kGroupHi));
+        issue_pv_ss<false>(o, p_tile0, kA_addr, 1);
+        drain_and_release(o, bars.k_empty(sA, kGroupHi), t);
         ptx::bar_arrive(kBarP0Free, 256);
         if (has_b) {
           scale_rows(o, f[0], f[1]);
-          issue_pv_rs(o, pa, kB_addr, 1);
-          ptx::wgmma_wait<0>();
-          ptx::fence_regs(o);
-          if (t == 0) ptx::mbar_arrive(bars.k_empty(sB, kGroupHi));
+          issue_pv_rs<false>(o, pa, kB_addr, 1);
+          drain_and_release(o, bars.k_empty(sB, kGroupHi), t);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
@@ -452,16 +384,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
 
     // ---- epilogue of the chunk ------------------------------------------------------------------------
-    float lsum[2] = {quad_sum(l_acc[0]), quad_sum(l_acc[1])};
-    if (tq == 0) {
-      ptx::st_shared(row_l(c * kBlockM + r0), lsum[0]);
-      ptx::st_shared(row_l(c * kBlockM + r0 + 8), lsum[1]);
-    }
-    ptx::mbar_arrive(bars.epilogue());
-    ptx::mbar_wait(bars.epilogue(), chunk & 1);
-    lsum[0] = ptx::ld_shared_f32(row_l(r0)) + ptx::ld_shared_f32(row_l(kBlockM + r0));
-    lsum[1] = ptx::ld_shared_f32(row_l(r0 + 8)) + ptx::ld_shared_f32(row_l(kBlockM + r0 + 8));
-    ptx::bar_sync(kBarEpilogue, 256);
+    float lsum[2];
+    exchange_row_sums(rx, l_acc, lsum, c, r0, tq, bars.epilogue(), chunk);
 
     const int ns0 = p.split.num_splits[req], ns1 = p.split.num_splits[req + 1];
     const int slot = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginSlot] : ns0;
@@ -471,7 +395,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     asm volatile("" : "+r"(r0e));
     RowInfo rows[2];
     make_rows(rows, p, tile, kvh, r0e, L);
-    store_output(p, o, m_run, lsum, rows, req, ns1 - ns0 > 1, slot, c, tq, ptx::ld_shared_f32(sbase + kSmemDescale));
+    // V was multiplied in as the raw e4m3 values: O_real = descale_k * O, folded into the 1 / l factor.
+    store_output<false>(p, o, m_run, lsum, rows, req, ns1 - ns0 > 1, slot, c, tq,
+                        ptx::ld_shared_f32(sbase + kSmemDescale));
   }
   if (c == 0 && iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
 }

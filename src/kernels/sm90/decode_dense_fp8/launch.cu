@@ -12,6 +12,7 @@
 #include "kernels/common/tma.h"
 #include "kernels/cuda_util.h"
 #include "kernels/gpu_backend.h"
+#include "kernels/sm90/decode_dense_common/host.h"
 #include "kernels/sm90/decode_dense_fp8/config.h"
 #include "kernels/sm90/decode_dense_fp8/launch.h"
 #include "kernels/sm90/decode_dense_fp8/variant.h"
@@ -19,31 +20,7 @@
 namespace flashmla::sm90::dense_fp8 {
 
 Status supports(const DecodeProblem& pr) {
-  const DecodeShape& sh = pr.shape;
-  if (sh.page_size != kPageTokens)
-    return Status(StatusCode::kNotSupported,
-                  "k_cache.shape[1] (page size): expected " + std::to_string(kPageTokens) +
-                      " (the sm90 dense FP8 decode kernel reads 64-token pages; the CPU backend takes any), got " +
-                      std::to_string(sh.page_size),
-                  ErrorKind::kShape);
-  gpu::DeviceInfo info;
-  if (Status st = gpu::check_sm90_device(pr.args->q.device_index, &info); !st.ok()) return st;
-  if (info.max_smem_per_block_optin < static_cast<size_t>(kSmemBytes))
-    return Status(StatusCode::kNotSupported, "device " + std::to_string(pr.args->q.device_index) +
-                                                 ": the dense FP8 decode kernel needs " + std::to_string(kSmemBytes) +
-                                                 " B of shared memory per block, the device offers " +
-                                                 std::to_string(info.max_smem_per_block_optin),
-                  ErrorKind::kDevice);
-  if (sh.num_sm_parts > 65535)
-    return Status(StatusCode::kNotSupported,
-                  "tile_scheduler_metadata.shape[0] (num_sm_parts): expected <= 65535, got " +
-                      std::to_string(sh.num_sm_parts),
-                  ErrorKind::kShape);
-  if (static_cast<int64_t>(sh.s_q) * sh.h_q > 65535)
-    return Status(StatusCode::kNotSupported,
-                  "s_q * h_q: expected <= 65535, got " + std::to_string(static_cast<int64_t>(sh.s_q) * sh.h_q),
-                  ErrorKind::kShape);
-  return Status::Ok();
+  return dense_common::supports(pr, kSmemBytes, "sm90 dense FP8 decode kernel", "dense FP8 decode kernel");
 }
 
 size_t workspace_bytes(const DecodeProblem& pr) { return kernels::split_kv_workspace_bytes(pr.shape); }
@@ -99,25 +76,9 @@ Status run(const DecodeProblem& pr) {
   }
 
   DenseFp8DecodeParams p{};
-  p.batch = sh.batch;
-  p.s_q = sh.s_q;
-  p.h_q = sh.h_q;
-  p.heads_per_kv = sh.heads_per_kv;
-  p.max_blocks = sh.max_blocks_per_seq;
-  p.causal = args.causal ? 1 : 0;
-  p.scale_log2 = sh.softmax_scale * 1.4426950408889634f;
-  p.tiles = tm;
-  p.q = args.q.data;
-  p.stride_q_b = args.q.stride[0];
-  p.stride_q_s = args.q.stride[1];
-  p.stride_q_h = args.q.stride[2];
+  dense_common::set_common_params(p, args, sh, tm);
   p.descale_k = static_cast<const float*>(args.descale_k.data);
   p.descale_q = kFp8Q ? static_cast<const float*>(args.descale_q.data) : nullptr;
-  p.block_table = static_cast<const int32_t*>(args.block_table.data);
-  p.stride_bt_b = args.block_table.stride[0];
-  p.seqlens = static_cast<const int32_t*>(args.cache_seqlens.data);
-  p.sched = static_cast<const int32_t*>(args.tile_scheduler_metadata.data);
-  p.split = kernels::make_split_kv_outputs(args, sh);
 
   const dim3 grid(tm.num_tiles, sh.h_kv, sh.num_sm_parts);
   cudaError_t err = run_split_kernel<kFp8Q>(tmap_q, tmap_k, p, grid, stream, device);
