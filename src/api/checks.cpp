@@ -6,6 +6,10 @@
 #include <cstdio>
 #include <limits>
 
+#if defined(FLASHMLA_WITH_CUDA) && FLASHMLA_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
 namespace flashmla::checks {
 namespace {
 
@@ -278,6 +282,30 @@ Status check_page_table(const int32_t* seqlens, int64_t stride_seqlens, const in
                        cat(id), ErrorKind::kValue);
     }
   }
+  return Status::Ok();
+}
+
+Status host_ints(const TensorView& v, const char* name, Stream stream, std::vector<int32_t>* buf,
+                 const int32_t** base) {
+  if (!v.is_cuda()) {
+    *base = static_cast<const int32_t*>(v.data);
+    return Status::Ok();
+  }
+  int64_t lo = 0, hi = -1;
+  FLASHMLA_RETURN_IF_ERROR(check_sizes(v, name, &lo, &hi));
+  buf->assign(static_cast<size_t>(hi - lo + 1), 0);
+#if defined(FLASHMLA_WITH_CUDA) && FLASHMLA_WITH_CUDA
+  const auto st = reinterpret_cast<cudaStream_t>(stream);
+  cudaError_t err = cudaMemcpyAsync(buf->data(), static_cast<const int32_t*>(v.data) + lo, buf->size() * 4,
+                                    cudaMemcpyDeviceToHost, st);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(st);
+  if (err != cudaSuccess)
+    return Status(StatusCode::kCudaError, cat("debug_checks: copying ", name, " to the host: ", cudaGetErrorName(err)));
+#else
+  (void)stream;
+  return unsupported(name, "a CPU tensor (flashmla was built without CUDA)", "a CUDA tensor", ErrorKind::kDevice);
+#endif
+  *base = buf->data() - lo;
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "flashmla/status.h"
 #include "flashmla/types.h"
@@ -94,5 +95,11 @@ float default_softmax_scale(int64_t head_dim);
 Status check_page_table(const int32_t* seqlens, int64_t stride_seqlens, const int32_t* table, int64_t stride_b,
                         int64_t stride_p, int64_t batch, int64_t max_blocks, int64_t num_blocks,
                         int64_t page_size);
+
+// Debug mode (the sparse operations' debug_checks): the elements of an int32 view as host memory — the
+// view itself (CPU) or a copy of its byte range into *buf (CUDA, synchronizing `stream`). *base then
+// points at element offset 0 of the view.
+Status host_ints(const TensorView& v, const char* name, Stream stream, std::vector<int32_t>* buf,
+                 const int32_t** base);
 
 }  // namespace flashmla::checks
