@@ -22,6 +22,7 @@
 #if defined(FLASHMLA_BENCH_CUDA)
 #include <cuda_runtime_api.h>
 
+#include "cuda_helpers.h"
 #include "device_fill.h"
 #endif
 
@@ -239,48 +240,12 @@ SparseResult run_sparse_case(const SparseBenchCase& c, const Options&, const Mac
 
 namespace {
 
-struct SparseCudaError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-void sparse_check(cudaError_t e, const char* what, int line) {
-  if (e != cudaSuccess)
-    throw SparseCudaError(std::string(what) + " failed: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) +
-                          ") [sparse_bench.cpp:" + std::to_string(line) + "]");
-}
-#define SPARSE_CUDA(call) sparse_check((call), #call, __LINE__)
-
-struct Buf {
-  void* p = nullptr;
-  size_t bytes = 0;
-  Buf() = default;
-  explicit Buf(size_t n) : bytes(n) {
-    if (n) SPARSE_CUDA(cudaMalloc(&p, n));
-  }
-  ~Buf() {
-    if (p) cudaFree(p);
-  }
-  Buf(Buf&& o) noexcept : p(o.p), bytes(o.bytes) { o.p = nullptr; }
-  Buf& operator=(Buf&& o) noexcept {
-    std::swap(p, o.p);
-    std::swap(bytes, o.bytes);
-    return *this;
-  }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-};
-
-bool sticky(cudaError_t e) {
-  return e == cudaErrorIllegalAddress || e == cudaErrorLaunchFailure || e == cudaErrorIllegalInstruction ||
-         e == cudaErrorMisalignedAddress || e == cudaErrorInvalidPc || e == cudaErrorAssert ||
-         e == cudaErrorLaunchTimeout || e == cudaErrorUnknown;
-}
-
 std::string status_str(const Status& st) { return std::string(status_code_name(st.code())) + ": " + st.message(); }
 
 // A quantized FP8 pool of `pages` pages on the device: a host-quantized chunk of whole pages (random
 // clamp(randn / 10) * 2^k latents through quantize_kv_cache, so every scale and value is valid),
 // replicated by doubling device-to-device copies.
-Buf make_pool(int32_t d_qk, int64_t pages, int32_t page, uint64_t seed) {
+DeviceBuffer make_pool(int32_t d_qk, int64_t pages, int32_t page, uint64_t seed) {
   const KvFormat f = d_qk == 576 ? KvFormat::kSparseV32 : KvFormat::kSparseModel1;
   const int64_t bpt = d_qk == 576 ? 656 : 584;
   const int64_t chunk_pages = std::max<int64_t>(1, std::min<int64_t>(pages, std::max<int64_t>(1, 4096 / page)));
@@ -301,63 +266,49 @@ Buf make_pool(int32_t d_qk, int64_t pages, int32_t page, uint64_t seed) {
                                       make_view(host.data(), DType::kUInt8, {chunk_pages, page, 1, bpt}));
   if (!st.ok()) throw std::runtime_error("quantize_kv_cache: " + status_str(st));
   const size_t total = static_cast<size_t>(pages * page * bpt), chunk = host.size();
-  Buf pool(total);
-  SPARSE_CUDA(cudaMemcpy(pool.p, host.data(), std::min(chunk, total), cudaMemcpyHostToDevice));
+  DeviceBuffer pool(total);
+  BENCH_CUDA(cudaMemcpy(pool.get(), host.data(), std::min(chunk, total), cudaMemcpyHostToDevice));
   for (size_t filled = std::min(chunk, total); filled < total;) {
     const size_t n = std::min(filled, total - filled);
-    SPARSE_CUDA(cudaMemcpy(static_cast<uint8_t*>(pool.p) + filled, pool.p, n, cudaMemcpyDeviceToDevice));
+    BENCH_CUDA(cudaMemcpy(static_cast<uint8_t*>(pool.get()) + filled, pool.get(), n, cudaMemcpyDeviceToDevice));
     filled += n;
   }
   return pool;
 }
 
-Buf upload(const void* host, size_t bytes) {
-  Buf b(bytes);
-  if (bytes) SPARSE_CUDA(cudaMemcpy(b.p, host, bytes, cudaMemcpyHostToDevice));
+DeviceBuffer upload(const void* host, size_t bytes) {
+  DeviceBuffer b(bytes);
+  if (bytes) BENCH_CUDA(cudaMemcpy(b.get(), host, bytes, cudaMemcpyHostToDevice));
   return b;
 }
 
 // Eager and graph timing of `call(i)` (i: the call's index, for rotating input sets).
 void time_calls(const std::function<Status(int)>& call, const Options& opt, cudaStream_t stream, SparseResult* r) {
   const int n = std::max(1, opt.iters);
-  cudaEvent_t a = nullptr, b = nullptr;
-  SPARSE_CUDA(cudaEventCreate(&a));
-  SPARSE_CUDA(cudaEventCreate(&b));
-  struct Ev {
-    cudaEvent_t a, b;
-    ~Ev() {
-      cudaEventDestroy(a);
-      cudaEventDestroy(b);
-    }
-  } guard{a, b};
-  auto ms = [&]() {
-    float t = 0;
-    SPARSE_CUDA(cudaEventElapsedTime(&t, a, b));
-    return t;
-  };
+  const EventPair ev;
   int k = 0;
   for (int i = 0; i < opt.warmup; ++i) {
     const Status st = call(k++);
     if (!st.ok()) throw std::runtime_error("call: " + status_str(st));
   }
-  SPARSE_CUDA(cudaStreamSynchronize(stream));
+  BENCH_CUDA(cudaStreamSynchronize(stream));
   double host_total = 0;
   for (int rep = 0; rep < opt.repeats; ++rep) {
-    SPARSE_CUDA(cudaEventRecord(a, stream));
+    BENCH_CUDA(cudaEventRecord(ev.a, stream));
     const auto h0 = std::chrono::steady_clock::now();
     for (int i = 0; i < n; ++i) {
       const Status st = call(k++);
       if (!st.ok()) throw std::runtime_error("call: " + status_str(st));
     }
     host_total += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - h0).count();
-    SPARSE_CUDA(cudaEventRecord(b, stream));
-    SPARSE_CUDA(cudaEventSynchronize(b));
-    r->eager.us.push_back(1e3 * ms() / n);
+    BENCH_CUDA(cudaEventRecord(ev.b, stream));
+    BENCH_CUDA(cudaEventSynchronize(ev.b));
+    r->eager.us.push_back(1e3 * ev.ms() / n);
   }
   r->host_us_per_call = host_total / (double{1} * opt.repeats * n);
 
   cudaGraph_t graph = nullptr;
-  SPARSE_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  BENCH_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   Status cap;
   for (int i = 0; i < n && cap.ok(); ++i) cap = call(i);
   const cudaError_t end = cudaStreamEndCapture(stream, &graph);
@@ -380,13 +331,13 @@ void time_calls(const std::function<Status(int)>& call, const Options& opt, cuda
     cudaGraphExec_t e;
     ~ExecGuard() { cudaGraphExecDestroy(e); }
   } exec_guard{exec};
-  for (int i = 0; i < std::max(1, std::min(opt.warmup, 3)); ++i) SPARSE_CUDA(cudaGraphLaunch(exec, stream));
+  for (int i = 0; i < std::max(1, std::min(opt.warmup, 3)); ++i) BENCH_CUDA(cudaGraphLaunch(exec, stream));
   for (int rep = 0; rep < opt.repeats; ++rep) {
-    SPARSE_CUDA(cudaEventRecord(a, stream));
-    SPARSE_CUDA(cudaGraphLaunch(exec, stream));
-    SPARSE_CUDA(cudaEventRecord(b, stream));
-    SPARSE_CUDA(cudaEventSynchronize(b));
-    r->graph.us.push_back(1e3 * ms() / n);
+    BENCH_CUDA(cudaEventRecord(ev.a, stream));
+    BENCH_CUDA(cudaGraphLaunch(exec, stream));
+    BENCH_CUDA(cudaEventRecord(ev.b, stream));
+    BENCH_CUDA(cudaEventSynchronize(ev.b));
+    r->graph.us.push_back(1e3 * ev.ms() / n);
   }
 }
 
@@ -420,10 +371,10 @@ void run_decode(const SparseBenchCase& c, const Options& opt, const MachineInfo&
   const int64_t bpt = c.d_qk == 576 ? 656 : 584;
   const int64_t rows = int64_t{c.batch} * c.s_q * c.h_q;
   const int64_t pages = (c.s_kv + c.page - 1) / c.page, epages = c.extra_topk ? (c.extra_s_kv + c.extra_page - 1) / c.extra_page : 0;
-  Buf cache = make_pool(c.d_qk, c.batch * pages, c.page, 11);
-  Buf ecache = c.extra_topk ? make_pool(c.d_qk, c.batch * epages, c.extra_page, 12) : Buf();
-  Buf q(static_cast<size_t>(rows * c.d_qk * 2)), out(static_cast<size_t>(rows * 512 * 2)), lse(static_cast<size_t>(rows * 4));
-  SPARSE_CUDA(fill_randn_16bit(q.p, rows * c.d_qk, false, 7, stream));
+  DeviceBuffer cache = make_pool(c.d_qk, c.batch * pages, c.page, 11);
+  DeviceBuffer ecache = c.extra_topk ? make_pool(c.d_qk, c.batch * epages, c.extra_page, 12) : DeviceBuffer();
+  DeviceBuffer q(static_cast<size_t>(rows * c.d_qk * 2)), out(static_cast<size_t>(rows * 512 * 2)), lse(static_cast<size_t>(rows * 4));
+  BENCH_CUDA(fill_randn_16bit(q.get(), rows * c.d_qk, false, 7, stream));
 
   // Index sets: rotate until the gathered bytes exceed l2_multiple L2s (at most 16 sets).
   std::vector<int32_t> idx;
@@ -438,7 +389,7 @@ void run_decode(const SparseBenchCase& c, const Options& opt, const MachineInfo&
   int sets = static_cast<int>(std::ceil(opt.l2_multiple * std::max<int64_t>(info.l2_bytes, 1) / std::max(gathered, 1.0)));
   sets = std::clamp(sets, 1, 16);
   r->input_sets = sets;
-  std::vector<Buf> ind, eind;
+  std::vector<DeviceBuffer> ind, eind;
   for (int s = 0; s < sets; ++s) {
     if (s > 0) draw_indices(c, c.topk, c.s_kv, pages, c.page, 100 + s, &idx);
     ind.push_back(upload(idx.data(), idx.size() * 4));
@@ -448,26 +399,26 @@ void run_decode(const SparseBenchCase& c, const Options& opt, const MachineInfo&
     }
   }
   r->workspace_bytes = sparse_decode_workspace_size(c.batch, c.s_q, c.h_q, c.topk, c.extra_topk);
-  Buf ws(r->workspace_bytes);
+  DeviceBuffer ws(r->workspace_bytes);
   std::vector<SparseDecodeArgs> args(static_cast<size_t>(sets));
   for (int s = 0; s < sets; ++s) {
     SparseDecodeArgs& a = args[static_cast<size_t>(s)];
-    a.q = make_view(q.p, DType::kBF16, {c.batch, c.s_q, c.h_q, c.d_qk}, DeviceType::kCUDA, dev);
-    a.k_cache = make_view(cache.p, DType::kUInt8, {c.batch * pages, c.page, 1, bpt}, DeviceType::kCUDA, dev);
-    a.indices = make_view(ind[static_cast<size_t>(s)].p, DType::kInt32, {c.batch, c.s_q, c.topk}, DeviceType::kCUDA, dev);
+    a.q = make_view(q.get(), DType::kBF16, {c.batch, c.s_q, c.h_q, c.d_qk}, DeviceType::kCUDA, dev);
+    a.k_cache = make_view(cache.get(), DType::kUInt8, {c.batch * pages, c.page, 1, bpt}, DeviceType::kCUDA, dev);
+    a.indices = make_view(ind[static_cast<size_t>(s)].get(), DType::kInt32, {c.batch, c.s_q, c.topk}, DeviceType::kCUDA, dev);
     if (c.extra_topk) {
       a.extra_k_cache =
-          make_view(ecache.p, DType::kUInt8, {c.batch * epages, c.extra_page, 1, bpt}, DeviceType::kCUDA, dev);
+          make_view(ecache.get(), DType::kUInt8, {c.batch * epages, c.extra_page, 1, bpt}, DeviceType::kCUDA, dev);
       a.extra_indices =
-          make_view(eind[static_cast<size_t>(s)].p, DType::kInt32, {c.batch, c.s_q, c.extra_topk}, DeviceType::kCUDA, dev);
+          make_view(eind[static_cast<size_t>(s)].get(), DType::kInt32, {c.batch, c.s_q, c.extra_topk}, DeviceType::kCUDA, dev);
     }
-    a.out = make_view(out.p, DType::kBF16, {c.batch, c.s_q, c.h_q, 512}, DeviceType::kCUDA, dev);
-    a.lse = make_view(lse.p, DType::kFP32, {c.batch, c.h_q, c.s_q}, DeviceType::kCUDA, dev);
-    a.workspace = ws.p;
-    a.workspace_bytes = ws.bytes;
+    a.out = make_view(out.get(), DType::kBF16, {c.batch, c.s_q, c.h_q, 512}, DeviceType::kCUDA, dev);
+    a.lse = make_view(lse.get(), DType::kFP32, {c.batch, c.h_q, c.s_q}, DeviceType::kCUDA, dev);
+    a.workspace = ws.get();
+    a.workspace_bytes = ws.bytes();
     a.stream = stream;
   }
-  SPARSE_CUDA(cudaStreamSynchronize(stream));
+  BENCH_CUDA(cudaStreamSynchronize(stream));
   r->setup_s = std::chrono::duration<double>(Clock::now() - t0).count();
   time_calls([&](int i) { return sparse_decode(args[static_cast<size_t>(i) % args.size()]); }, opt, stream, r);
 }
@@ -476,10 +427,10 @@ void run_prefill(const SparseBenchCase& c, const Options& opt, cudaStream_t stre
                  SparseResult* r) {
   const int dev = opt.device;
   const int64_t rows = int64_t{c.s_q} * c.h_q;
-  Buf q(static_cast<size_t>(rows * c.d_qk * 2)), kv(static_cast<size_t>(c.s_kv * c.d_qk * 2));
-  Buf out(static_cast<size_t>(rows * 512 * 2)), ml(static_cast<size_t>(rows * 4)), lse(static_cast<size_t>(rows * 4));
-  SPARSE_CUDA(fill_randn_16bit(q.p, rows * c.d_qk, false, 21, stream));
-  SPARSE_CUDA(fill_randn_16bit(kv.p, c.s_kv * c.d_qk, false, 22, stream));
+  DeviceBuffer q(static_cast<size_t>(rows * c.d_qk * 2)), kv(static_cast<size_t>(c.s_kv * c.d_qk * 2));
+  DeviceBuffer out(static_cast<size_t>(rows * 512 * 2)), ml(static_cast<size_t>(rows * 4)), lse(static_cast<size_t>(rows * 4));
+  BENCH_CUDA(fill_randn_16bit(q.get(), rows * c.d_qk, false, 21, stream));
+  BENCH_CUDA(fill_randn_16bit(kv.get(), c.s_kv * c.d_qk, false, 22, stream));
   std::vector<int32_t> idx(static_cast<size_t>(int64_t{c.s_q} * c.topk));
   std::vector<uint8_t> seen(static_cast<size_t>(c.s_kv));
   std::mt19937_64 rng(23);
@@ -489,25 +440,25 @@ void run_prefill(const SparseBenchCase& c, const Options& opt, cudaStream_t stre
     unique += seen[static_cast<size_t>(v)] ? 0 : 1;
     seen[static_cast<size_t>(v)] = 1;
   }
-  Buf ind = upload(idx.data(), idx.size() * 4);
+  DeviceBuffer ind = upload(idx.data(), idx.size() * 4);
   std::vector<float> sink(static_cast<size_t>(c.h_q));
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);
   for (float& s : sink) s = u(rng);
-  Buf dsink = upload(sink.data(), sink.size() * 4);
+  DeviceBuffer dsink = upload(sink.data(), sink.size() * 4);
   const double valid = double{1} * c.s_q * std::min<int64_t>(c.topk, c.s_kv);
   r->flop = 2.0 * valid * c.h_q * (c.d_qk + 512);
   r->bytes = rows * c.d_qk * 2.0 + static_cast<double>(unique) * c.d_qk * 2 + rows * (512 * 2.0 + 8);
   SparsePrefillArgs a;
-  a.q = make_view(q.p, DType::kBF16, {c.s_q, c.h_q, c.d_qk}, DeviceType::kCUDA, dev);
-  a.kv = make_view(kv.p, DType::kBF16, {c.s_kv, 1, c.d_qk}, DeviceType::kCUDA, dev);
-  a.indices = make_view(ind.p, DType::kInt32, {c.s_q, 1, c.topk}, DeviceType::kCUDA, dev);
-  if (c.sink) a.attn_sink = make_view(dsink.p, DType::kFP32, {c.h_q}, DeviceType::kCUDA, dev);
+  a.q = make_view(q.get(), DType::kBF16, {c.s_q, c.h_q, c.d_qk}, DeviceType::kCUDA, dev);
+  a.kv = make_view(kv.get(), DType::kBF16, {c.s_kv, 1, c.d_qk}, DeviceType::kCUDA, dev);
+  a.indices = make_view(ind.get(), DType::kInt32, {c.s_q, 1, c.topk}, DeviceType::kCUDA, dev);
+  if (c.sink) a.attn_sink = make_view(dsink.get(), DType::kFP32, {c.h_q}, DeviceType::kCUDA, dev);
   a.sm_scale = static_cast<float>(1.0 / std::sqrt(double{1} * c.d_qk));
-  a.out = make_view(out.p, DType::kBF16, {c.s_q, c.h_q, 512}, DeviceType::kCUDA, dev);
-  a.max_logits = make_view(ml.p, DType::kFP32, {c.s_q, c.h_q}, DeviceType::kCUDA, dev);
-  a.lse = make_view(lse.p, DType::kFP32, {c.s_q, c.h_q}, DeviceType::kCUDA, dev);
+  a.out = make_view(out.get(), DType::kBF16, {c.s_q, c.h_q, 512}, DeviceType::kCUDA, dev);
+  a.max_logits = make_view(ml.get(), DType::kFP32, {c.s_q, c.h_q}, DeviceType::kCUDA, dev);
+  a.lse = make_view(lse.get(), DType::kFP32, {c.s_q, c.h_q}, DeviceType::kCUDA, dev);
   a.stream = stream;
-  SPARSE_CUDA(cudaStreamSynchronize(stream));
+  BENCH_CUDA(cudaStreamSynchronize(stream));
   r->setup_s = std::chrono::duration<double>(Clock::now() - t0).count();
   time_calls([&](int) { return sparse_prefill(a); }, opt, stream, r);
 }
@@ -517,23 +468,22 @@ void run_prefill(const SparseBenchCase& c, const Options& opt, cudaStream_t stre
 SparseResult run_sparse_case(const SparseBenchCase& c, const Options& opt, const MachineInfo& info) {
   SparseResult r;
   r.c = c;
-  cudaStream_t stream = nullptr;
   try {
-    SPARSE_CUDA(cudaSetDevice(opt.device));
-    SPARSE_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    BENCH_CUDA(cudaSetDevice(opt.device));
+    const Stream owned;
+    const cudaStream_t stream = owned.s;
     const Clock::time_point t0 = Clock::now();
     if (c.prefill) run_prefill(c, opt, stream, t0, &r);
     else run_decode(c, opt, info, stream, t0, &r);
-    SPARSE_CUDA(cudaStreamSynchronize(stream));
-    SPARSE_CUDA(cudaGetLastError());
+    BENCH_CUDA(cudaStreamSynchronize(stream));
+    BENCH_CUDA(cudaGetLastError());
   } catch (const std::exception& e) {
     r.error = e.what();
   }
-  if (stream) cudaStreamDestroy(stream);
   if (!r.error.empty()) {
     cudaError_t last = cudaDeviceSynchronize();
     if (last == cudaSuccess) last = cudaGetLastError();
-    if (sticky(last)) {
+    if (is_sticky(last)) {
       r.fatal = true;
       r.error += std::string(" [sticky CUDA error ") + cudaGetErrorName(last) + ": no further case can run]";
     }

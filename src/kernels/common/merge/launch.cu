@@ -2,8 +2,6 @@
 // launch on args.stream. No host synchronization, no allocation.
 #include <cuda_runtime.h>
 
-#include <array>
-#include <atomic>
 #include <cstdint>
 
 #include "flashmla/flashmla.h"
@@ -11,6 +9,7 @@
 #include "kernels/common/merge/launch.h"
 #include "kernels/common/merge/variant.h"
 #include "kernels/cuda_util.h"
+#include "kernels/gpu_backend.h"
 
 namespace flashmla::kernels::merge {
 namespace {
@@ -28,18 +27,11 @@ bool rows_aligned(const TensorView& v, int64_t vector_bytes) {
   return (v.shape[v.rank - 1] * es) % vector_bytes == 0;
 }
 
-// SM count of a device, read once per device (the launch sizes its grid to one wave of warps).
+// SM count of a device (gpu::get_device_info: read once per device); the launch sizes its grid to one
+// wave of warps. 132 (H100 SXM / H200) if it cannot be read: only the grid size depends on it.
 int sm_count(int device) {
-  static std::array<std::atomic<int>, 64> cached{};
-  std::atomic<int>* slot = device >= 0 && device < 64 ? &cached[device] : nullptr;
-  int v = slot ? slot->load(std::memory_order_relaxed) : 0;
-  if (v > 0) return v;
-  if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || v < 1) {
-    (void)cudaGetLastError();
-    return 132;  // an H100 SXM / H200: only the grid size depends on it, never the result
-  }
-  if (slot) slot->store(v, std::memory_order_relaxed);
-  return v;
+  gpu::DeviceInfo info;
+  return gpu::get_device_info(device, &info).ok() && info.num_sms > 0 ? info.num_sms : 132;
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Q*K^T of the consumer warpgroups' main loop. The other building blocks (masking + online softmax,
 // the P exchange through shared memory, P*V, zeroing the V rows past a request's length) are shared
 // with the FP8-cache kernel: decode_dense_common/consumer.cuh, visible here through config.h's
-// using-directive (also as dense::quad_max etc., which sparse_prefill uses).
+// using-directive.
 //
 // Fragment ownership (WGMMA m64nNk16 accumulator layout): thread t of a consumer warpgroup owns rows
 // r0 = 16*(t/32) + (t%32)/4 and r1 = r0 + 8 of the 64-row tile; within each n8 column block j it owns

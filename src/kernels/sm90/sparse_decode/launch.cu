@@ -9,6 +9,7 @@
 #include "api/checks.h"
 #include "kernels/common/split_kv.h"
 #include "kernels/cuda_util.h"
+#include "kernels/gpu_backend.h"
 #include "kernels/sm90/sparse_decode/config.h"
 #include "kernels/sm90/sparse_decode/launch.h"
 #include "kernels/sm90/sparse_decode/params.h"
@@ -21,14 +22,11 @@ namespace {
 static_assert(kSplitTokensPerBlock == kTokensPerBlock && kSplitHeadsPerCta == kHeadsPerCta,
               "split_plan.h mirrors config.h");
 
-// The device's SM count, clamped to kMaxSmsSm90 (the bound sparse_decode_workspace_size() sizes for).
-// cudaDeviceGetAttribute reads a cached property: no synchronization, fine under graph capture.
+// The device's SM count (gpu::get_device_info: read once per device, no synchronization), clamped to
+// kMaxSmsSm90 (the bound sparse_decode_workspace_size() sizes for).
 int split_sms(int device) {
-  int sms = 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms < 1) {
-    (void)cudaGetLastError();
-    sms = kMaxSmsSm90;
-  }
+  gpu::DeviceInfo info;
+  const int sms = gpu::get_device_info(device, &info).ok() && info.num_sms > 0 ? info.num_sms : kMaxSmsSm90;
   return sms < kMaxSmsSm90 ? sms : kMaxSmsSm90;
 }
 

@@ -50,7 +50,7 @@
 #include <type_traits>
 
 #include "kernels/common/convert.cuh"
-#include "kernels/sm90/decode_dense/mainloop.cuh"  // quad_max, quad_sum, scale_rows, store_p (shared with dense)
+#include "kernels/sm90/decode_dense_common/consumer.cuh"  // quad_max/sum, scale_rows, store_p, issue_pv_rs/ss
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/sparse_prefill/config.h"
 #include "kernels/sm90/sparse_prefill/params.h"
@@ -160,27 +160,10 @@ __device__ __forceinline__ void issue_qk(float (&sc)[32], uint32_t q_tile, uint3
   ptx::wgmma_commit();
 }
 
-// O_c (64 x 256) += P (64 x 64) * V[:, 256c : 256c + 256] (boxes 4c..4c+3 of the stage, MN-major: 64
-// channels per 128 B row, boxes 8 KB apart, 16 positions = 2 KB per k-step). P from shared memory (the
-// other consumer's step) or from registers (own step: the S accumulator layout is the A fragment layout).
-__device__ __forceinline__ void issue_pv_ss(float (&o)[128], uint32_t p_tile, uint32_t k_tile, int c) {
-  const uint64_t dp = ptx::desc_kmajor(p_tile), dv = ptx::desc_mnmajor(k_tile + c * 4 * kBoxBytes, kBoxBytes);
-  ptx::wgmma_fence();
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk)
-    wgmma_m64n256k16_ss<false, 1>(o, ptx::desc_advance(dp, kk * 32), ptx::desc_advance(dv, kk * 2048));
-  ptx::wgmma_commit();
-}
-__device__ __forceinline__ void issue_pv_rs(float (&o)[128], const uint32_t (&pa)[16], uint32_t k_tile, int c) {
-  const uint64_t dv = ptx::desc_mnmajor(k_tile + c * 4 * kBoxBytes, kBoxBytes);
-  ptx::wgmma_fence();
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
-    const uint32_t a[4] = {pa[4 * kk], pa[4 * kk + 1], pa[4 * kk + 2], pa[4 * kk + 3]};
-    wgmma_m64n256k16_rs<false, 1>(o, a, ptx::desc_advance(dv, kk * 2048));
-  }
-  ptx::wgmma_commit();
-}
+// O_c (64 x 256) += P (64 x 64) * V[:, 256c : 256c + 256] (boxes 4c..4c+3 of the stage, MN-major, the
+// dense decode's layout): dense_common::issue_pv_ss (P from shared memory: the other consumer's step) and
+// issue_pv_rs (P from registers: own step, the S accumulator layout is the A fragment layout).
+static_assert(kBoxBytes == dense_common::kBoxBytes, "the P*V helpers assume the dense decode's 8 KB boxes");
 
 // Masks the owner's scores (a select: a zero-filled row's score 0 must not count), then the online
 // softmax in the log2 domain against the running max of the raw scores. A row that has seen nothing
@@ -205,7 +188,7 @@ __device__ __forceinline__ void softmax_step(float (&sc)[32], uint32_t vslot, in
   float base[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    m_new[r] = fmaxf(m_prev[r], dense::quad_max(mx[r]));
+    m_new[r] = fmaxf(m_prev[r], dense_common::quad_max(mx[r]));
     base[r] = m_new[r] == -kInf ? 0.0f : m_new[r] * scale_log2;
     f[r] = ptx::ex2(m_prev[r] * scale_log2 - base[r]);
     psum[r] = 0.0f;
@@ -290,8 +273,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
       fp[r] = ptx::ld_shared_f32(row_f + 4 * (sp * kBlockM + r0 + 8 * r));
       l_run[r] *= fp[r];
     }
-    dense::scale_rows(o, fp[0], fp[1]);  // skipped by warps whose factors are all exactly 1
-    issue_pv_ss(o, p_tile, k_tiles + sp * Cfg::kTileBytes, c);
+    dense_common::scale_rows(o, fp[0], fp[1]);  // skipped by warps whose factors are all exactly 1
+    dense_common::issue_pv_ss<false>(o, p_tile, k_tiles + sp * Cfg::kTileBytes, c);
   };
   // (2)-(4) of iteration b: this consumer's step b; kPrev: (1) was issued and is still in flight.
   auto own_step = [&](auto prev_tag, int b) {
@@ -321,7 +304,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     // P_b, m_b, f_b for the other consumer. The previous contents (P_{b-1} read by this warpgroup's
     // WGMMA, complete above; m/f slot st of step b - 2, read by the other consumer before it arrived
     // on ready for step b - 1, which this warpgroup waited for) are no longer needed.
-    dense::store_p(p_tile, pa, r0, tq);
+    dense_common::store_p(p_tile, pa, r0, tq);
     if (tq == 0) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
@@ -332,8 +315,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     ptx::fence_proxy_async();  // P_b is read by the other consumer's WGMMA (async proxy)
     ptx::mbar_arrive(bars.ready(st));
 
-    dense::scale_rows(o, f[0], f[1]);
-    issue_pv_rs(o, pa, k_tile, c);
+    dense_common::scale_rows(o, f[0], f[1]);
+    dense_common::issue_pv_rs<false>(o, pa, k_tile, c);
     ptx::wgmma_wait<0>();
     ptx::fence_regs(o);
     ptx::mbar_arrive(bars.empty(st));
@@ -362,7 +345,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
 
   // ---- epilogue: the two consumers' row sums, then O, max_logits, lse ---------------------------------
   // Both consumers end with m_run = the last step's max (the owner computed it, the other read it).
-  float l[2] = {dense::quad_sum(l_run[0]), dense::quad_sum(l_run[1])};
+  float l[2] = {dense_common::quad_sum(l_run[0]), dense_common::quad_sum(l_run[1])};
   if (tq == 0) {
     ptx::st_shared(row_l + 4 * (c * kBlockM + r0), l[0]);
     ptx::st_shared(row_l + 4 * (c * kBlockM + r0 + 8), l[1]);
