@@ -4,6 +4,9 @@
 # power drift hit both equally. Each run measures its own ceilings; compare ratios within one run.
 #
 #   scripts/bench_ab.sh OLD_TREE [SETS] [ROUNDS]     e.g. scripts/bench_ab.sh .ab_old compute,memory 2
+#   AB_ENV_B="NAME=1" scripts/bench_ab.sh same [SETS] [ROUNDS]
+#                                                    one build of this tree; side B runs with the environment
+#                                                    assignment AB_ENV_B (a run-time switch of an experiment)
 #
 # Builds flashmla_bench of both trees (Release, CUDA on, tests off) into build/ab-a and build/ab-b and
 # writes $OUT (or build/ab) / ab-{a,b}-<round>.json plus a summary table of per-case B/A time ratios.
@@ -20,15 +23,25 @@ build() {  # build <src> <dir>
     -DFLASHMLA_BUILD_BENCH=ON >"$2.configure.log" 2>&1 && cmake --build "$2" -j"$(num_jobs)" --target flashmla_bench >"$2.build.log" 2>&1
 }
 mkdir -p build
-build "$old" build/ab-a & pa=$!
-build "$ROOT" build/ab-b & pb=$!
-wait $pa || { echo "build of $old failed (build/ab-a.build.log)"; tail -20 build/ab-a.build.log; exit 1; }
-wait $pb || { echo "build of this tree failed (build/ab-b.build.log)"; tail -20 build/ab-b.build.log; exit 1; }
+if [ "$old" = same ]; then
+  [ -n "${AB_ENV_B:-}" ] || { echo "bench_ab.sh same: set AB_ENV_B (e.g. AB_ENV_B=FLASHMLA_X=1)"; exit 1; }
+  build "$ROOT" build/ab-b || { echo "build failed (build/ab-b.build.log)"; tail -20 build/ab-b.build.log; exit 1; }
+  bin_a=build/ab-b/bench/flashmla_bench env_b=("$AB_ENV_B")
+else
+  build "$old" build/ab-a & pa=$!
+  build "$ROOT" build/ab-b & pb=$!
+  wait $pa || { echo "build of $old failed (build/ab-a.build.log)"; tail -20 build/ab-a.build.log; exit 1; }
+  wait $pb || { echo "build of this tree failed (build/ab-b.build.log)"; tail -20 build/ab-b.build.log; exit 1; }
+  bin_a=build/ab-a/bench/flashmla_bench env_b=()
+fi
 for r in $(seq 1 "$rounds"); do
   for side in a b; do
     echo "== round $r: $side"
-    build/ab-$side/bench/flashmla_bench --set "$sets" --out "$out/ab-$side-$r.json" >"$out/ab-$side-$r.log" 2>&1 ||
-      { echo "bench $side failed"; tail -20 "$out/ab-$side-$r.log"; }
+    if [ "$side" = a ]; then
+      "$bin_a" --set "$sets" --out "$out/ab-a-$r.json" >"$out/ab-a-$r.log" 2>&1
+    else
+      env "${env_b[@]}" build/ab-b/bench/flashmla_bench --set "$sets" --out "$out/ab-b-$r.json" >"$out/ab-b-$r.log" 2>&1
+    fi || { echo "bench $side failed"; tail -20 "$out/ab-$side-$r.log"; }
   done
 done
 python3 - "$out" "$rounds" <<'PY'

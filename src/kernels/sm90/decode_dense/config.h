@@ -14,8 +14,9 @@ using namespace dense_common;
 
 // WG0's one thread issues TMA. Every box group also has its own "full" barrier, so Q*K^T starts on
 // the first group that lands. Shared memory after the common map:
-// q_full, q_empty, k_full[stage][group] (6), k_empty[stage][group] (6), epilogue row-sum exchange (1)
-constexpr int kNumMbarriers = 2 + 2 * kStages * kNumGroups + 1;
+// q_full, q_empty, k_full[stage][group] (6), k_empty[stage][group] (6), epilogue row-sum exchange (1),
+// p1_ready and p0_ready (the consumers' P hand-offs, 2)
+constexpr int kNumMbarriers = 2 + 2 * kStages * kNumGroups + 3;
 constexpr int kSmemBarBytes = 256;
 constexpr int kSmemUsed = kSmemBars + kSmemBarBytes;
 constexpr int kSmemAlignSlack = 1024;                             // dynamic smem base is only 16 B aligned

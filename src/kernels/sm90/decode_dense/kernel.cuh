@@ -32,7 +32,7 @@
 //   boxes 4-7     consumer 1 after P_A V_A[:, 256:]  consumer 1 after P_B V_B[:, 256:]
 // so the next pair's loads start group by group while the current pair is still being consumed
 // (a whole-stage release would wait for both consumers' last P*V). Page A is free by mid-iteration,
-// page B only at the end of it. Budget: 2 x 3 full + 2 x 3 empty + 2 Q + 1 epilogue mbarriers = 120 B.
+// page B only at the end of it. Budget: 2 x 3 full + 2 x 3 empty + 2 Q + 1 epilogue + 2 P-ready mbarriers = 136 B.
 // (Per-box full barriers, 9 per stage, measured 2 % slower on the H200: 9 try_wait loops and 9
 // wgmma fences per Q*K^T against 3; docs/perf-log.md §14.)
 // Q is released (q_empty) after each consumer's last Q*K^T of the chunk, so the next chunk's Q load
@@ -66,6 +66,10 @@ struct SmemBarriers {
   }
   // The consumers' epilogue row-sum exchange (256 arrivals, one phase per chunk).
   __device__ uint32_t epilogue() const { return base + 16 + 8 * (2 * kStages * kNumGroups); }
+  // Consumer 1 -> 0: P_B, m_B and f_B are in smem (128 arrivals, one phase per page B; seesaw.cuh).
+  __device__ uint32_t p1_ready() const { return epilogue() + 8; }
+  // Consumer 0 -> 1: P_A, m_A and f_A are in smem (128 arrivals, one phase per pair).
+  __device__ uint32_t p0_ready() const { return epilogue() + 16; }
 };
 
 // One box group of a page into stage st: waits until the group's last reader released it (use > 0),
@@ -158,6 +162,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_empty(s, g), 1);  // one releasing consumer
     }
     ptx::mbar_init(bars.epilogue(), 256);  // every consumer thread
+    ptx::mbar_init(bars.p0_ready(), 128);  // every consumer-0 thread, once per page A
+    ptx::mbar_init(bars.p1_ready(), 128);  // every consumer-1 thread, once per page B
     ptx::fence_barrier_init();
   }
   __syncthreads();
@@ -236,14 +242,16 @@ __global__ void __launch_bounds__(kThreads, 1)
         if (tail) zero_v_tail(kA_addr, L - pg * kPageTokens, t);
 
         if (iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
-        publish_p(rx, 0, p_tile0, pa, m_new, f, r0, tq, kBarP0Ready);  // P_A, m_A, f_A for consumer 1
+        publish_p(rx, 0, p_tile0, pa, m_new, f, r0, tq, bars.p0_ready());  // P_A, m_A, f_A for consumer 1
         if (tail) ptx::bar_sync(kBarWg0, 128);
 
         scale_rows(o, f[0], f[1]);
         issue_pv_rs<kFp16>(o, pa, kA_addr, 0);
         if (has_b) {
-          // B's boxes were waited for by consumer 1 (its Q*K_B^T) before it arrived on P1_READY.
-          ptx::bar_sync(kBarP1Ready, 256);
+          // B's boxes were waited for by consumer 1 (its Q*K_B^T) before it arrived on p1_ready.
+          // P_B's phase = the number of earlier pages B: every earlier pair took 2 pages, every earlier
+          // lone page A (a chunk's odd last page) 1, so kA - iter_global of them had a page B.
+          ptx::mbar_wait(bars.p1_ready(), (kA - iter_global) & 1);
           float fb[2];
           read_p_stats(rx, 1, r0, m_new, fb);
           l_acc[0] *= fb[0];
@@ -273,7 +281,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           page_row_max(s, p.scale_log2, mx);
         }
 
-        ptx::bar_sync(kBarP0Ready, 256);
+        ptx::mbar_wait(bars.p0_ready(), iter_global & 1);  // every iteration has a page A
         float ma[2], fa[2];
         read_p_stats(rx, 0, r0, ma, fa);
         if (has_b) {
@@ -282,7 +290,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           l_acc[1] = l_acc[1] * fa[1] * f[1] + psum[1];
           const bool tail = (pg + 2) * kPageTokens > L;
           if (tail) zero_v_tail(kB_addr, L - (pg + 1) * kPageTokens, t);
-          publish_p(rx, 1, p_tile1, pa, m_new, f, r0, tq, kBarP1Ready);  // P_B, m_B, f_B for consumer 0
+          publish_p(rx, 1, p_tile1, pa, m_new, f, r0, tq, bars.p1_ready());  // P_B, m_B, f_B for consumer 0
           if (tail) ptx::bar_sync(kBarWg1, 128);
         } else {
           l_acc[0] *= fa[0];

@@ -52,8 +52,7 @@ static_assert(kSmemK % 1024 == 0 && kStageBytes % 1024 == 0 && kSmemP0 % 1024 ==
 // Named barriers of the consumers (id 0 = __syncthreads). Counts: 256 = both consumer warpgroups,
 // 128 = one.
 enum NamedBarrier : uint32_t {
-  kBarP0Ready = 1,   // consumer 0 -> 1: P of page A, its max and rescale factor are in smem
-  kBarP1Ready = 2,   // consumer 1 -> 0: same for page B
+  // (ids 1 and 2 are free: the P hand-offs between the consumers are mbarriers, seesaw.cuh)
   kBarP0Free = 3,    // consumer 1 -> 0: done reading P of page A (and its max/scale)
   kBarEpilogue = 4,  // both: row sums read, row_l may be rewritten
   kBarWg0 = 5,       // consumer 0 internal: V-tail zeroing done

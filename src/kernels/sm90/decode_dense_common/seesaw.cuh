@@ -47,7 +47,12 @@ __device__ __forceinline__ void drain_and_release(float (&acc)[N], uint32_t empt
 }
 
 // Publishes page `half`'s P (into p_tile), its running max m and rescale factors f for the other
-// consumer, then arrives on ready_bar (256 threads: both consumers).
+// consumer, then arrives on the mbarrier ready_bar (128 arrivals: every thread of this consumer; one
+// phase per page). Why mbarriers and not named barriers (bar.arrive here, bar.sync there, as the kernels
+// had until 2026-12-02): compute-sanitizer racecheck does not accept bar.arrive -> bar.sync as ordering
+// the publisher's stores before the reader's loads and reported RAW hazards on these rows (both
+// directions, depending on the kernel and the run); tests/probes/racecheck_seesaw.cu reproduces that
+// with the hand-off alone, and shows the mbarrier form (arrive = release, try_wait = acquire) clean.
 __device__ __forceinline__ void publish_p(const RowExchange& rx, int half, uint32_t p_tile, const uint32_t (&pa)[16],
                                           const float (&m)[2], const float (&f)[2], int r0, int tq,
                                           uint32_t ready_bar) {
@@ -59,11 +64,11 @@ __device__ __forceinline__ void publish_p(const RowExchange& rx, int half, uint3
     ptx::st_shared(rx.row_scale(half * kBlockM + r0 + 8), f[1]);
   }
   ptx::fence_proxy_async();  // P is read by the other consumer's WGMMA (async proxy)
-  ptx::bar_arrive(ready_bar, 256);
+  ptx::mbar_arrive(ready_bar);
 }
 
-// The running max and rescale factors of page `half`, published by the other consumer (after its
-// ready barrier).
+// The running max and rescale factors of page `half`, published by the other consumer (after waiting
+// on its ready mbarrier).
 __device__ __forceinline__ void read_p_stats(const RowExchange& rx, int half, int r0, float (&m)[2], float (&f)[2]) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {

@@ -46,8 +46,9 @@ constexpr int kProducerThreads = 128;
 // rewrites 0-8), so it waits for all three.
 // Shared memory after the common map (Q, 2 stages x 72 KB with the fp8 staging inside, P, rows):
 // q_full, q_empty, k_full[stage][box] (18, 128 converter arrivals each), f8_full[stage][fp8 box] (10,
-// TMA), k_empty[stage][group] (6), epilogue row-sum exchange (1), q8_full (fp8 q's TMA): 38 x 8 B.
-constexpr int kNumMbarriers = 2 + kStages * kKBoxes + kStages * kF8Boxes + kStages * kNumGroups + 2;
+// TMA), k_empty[stage][group] (6), epilogue row-sum exchange (1), q8_full (fp8 q's TMA), p1_ready
+// and p0_ready (the consumers' P hand-offs): 40 x 8 B.
+constexpr int kNumMbarriers = 2 + kStages * kKBoxes + kStages * kF8Boxes + kStages * kNumGroups + 4;
 constexpr int kSmemBarBytes = 384;
 // One f32 right after the mbarriers: softmax_scale * log2(e) * descale_k, computed once per CTA from
 // the device descale and re-read from smem where needed (a register held across the main loop would

@@ -25,7 +25,7 @@
 //     S_A, softmax A, O_L += P_A V_A; c1 does S_B, softmax B (after m_A), O_R += P_A V_A + P_B V_B; c0
 //     finishes O_L += P_B V_B; running max and P exchanged through smem.
 // Shared memory (config.h): Q 64 KB + 2 stages x 72 KB (fp8 staging inside) + 2 P tiles x 8 KB + row
-// exchange 1.5 KB + 38 mbarriers and 2 scale words (384 B) = 231 296 B + 1 KB alignment slack = 232 320 of
+// exchange 1.5 KB + 40 mbarriers and 2 scale words (384 B) = 231 296 B + 1 KB alignment slack = 232 320 of
 // 232 448 B.
 // Pipeline per stage use: the producer waits until all three box groups of the stage's previous page
 // are released (its staging overlaps boxes 4-8 and the conversion rewrites 0-8), TMA fills the fp8
@@ -69,6 +69,10 @@ struct SmemBarriers {
   }
   // fp8 q only: the Q tile's TMA (the converted bf16 tile is published on q_full by the converters).
   __device__ uint32_t q8_full() const { return epilogue() + 8; }
+  // Consumer 1 -> 0: P_B, m_B and f_B are in smem (128 arrivals, one phase per page B; seesaw.cuh).
+  __device__ uint32_t p1_ready() const { return epilogue() + 16; }
+  // Consumer 0 -> 1: P_A, m_A and f_A are in smem (128 arrivals, one phase per pair).
+  __device__ uint32_t p0_ready() const { return epilogue() + 24; }
 };
 
 // Waits until every box group of stage st's previous page was released (use = how many pages the
@@ -238,6 +242,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_empty(s, g), 1);            // one releasing consumer
     }
     ptx::mbar_init(bars.epilogue(), 256);
+    ptx::mbar_init(bars.p0_ready(), 128);  // every consumer-0 thread, once per page A
+    ptx::mbar_init(bars.p1_ready(), 128);  // every consumer-1 thread, once per page B
     ptx::fence_barrier_init();
     // descale_k is a device value (graph-safe): read here, once per CTA, published by __syncthreads.
     const float descale_k = __ldg(p.descale_k);
@@ -317,13 +323,15 @@ __global__ void __launch_bounds__(kThreads, 1)
         if (tail) zero_v_tail(kA_addr, L - pg * kPageTokens, t);
 
         if (iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
-        publish_p(rx, 0, p_tile0, pa, m_new, f, r0, tq, kBarP0Ready);  // P_A, m_A, f_A for consumer 1
+        publish_p(rx, 0, p_tile0, pa, m_new, f, r0, tq, bars.p0_ready());  // P_A, m_A, f_A for consumer 1
         if (tail) ptx::bar_sync(kBarWg0, 128);
 
         scale_rows(o, f[0], f[1]);
         issue_pv_rs<false>(o, pa, kA_addr, 0);
         if (has_b) {
-          ptx::bar_sync(kBarP1Ready, 256);
+          // P_B's phase = the number of earlier pages B: every earlier pair took 2 pages, every earlier
+          // lone page A (a chunk's odd last page) 1, so kA - iter_global of them had a page B.
+          ptx::mbar_wait(bars.p1_ready(), (kA - iter_global) & 1);
           float fb[2];
           read_p_stats(rx, 1, r0, m_new, fb);
           l_acc[0] *= fb[0];
@@ -351,7 +359,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           page_row_max(s, ptx::ld_shared_f32(scale_addr), mx);
         }
 
-        ptx::bar_sync(kBarP0Ready, 256);
+        ptx::mbar_wait(bars.p0_ready(), iter_global & 1);  // every iteration has a page A
         float ma[2], fa[2];
         read_p_stats(rx, 0, r0, ma, fa);
         if (has_b) {
@@ -360,7 +368,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           l_acc[1] = l_acc[1] * fa[1] * f[1] + psum[1];
           const bool tail = (pg + 2) * kPageTokens > L;
           if (tail) zero_v_tail(kB_addr, L - (pg + 1) * kPageTokens, t);
-          publish_p(rx, 1, p_tile1, pa, m_new, f, r0, tq, kBarP1Ready);  // P_B, m_B, f_B for consumer 0
+          publish_p(rx, 1, p_tile1, pa, m_new, f, r0, tq, bars.p1_ready());  // P_B, m_B, f_B for consumer 0
           if (tail) ptx::bar_sync(kBarWg1, 128);
         } else {
           l_acc[0] *= fa[0];
