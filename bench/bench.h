@@ -34,7 +34,16 @@ struct Options {
   std::string out_path;
   std::string reference_path;  // a reference JSON file; empty: a compiled-in table (reference_card)
   std::string reference_card;  // "h100", "h200", "none"; empty: chosen by the GPU's name
+  // The dense FP8 cache (docs/dense_fp8.md): e4m3 cache with a per-tensor descale_k; fp8_q: q in e4m3 too.
+  // Case names get "_fp8kv" / "_fp8kv_fp8q"; their reference rows are the table's "dense_fp8" section.
+  bool fp8_cache = false;
+  bool fp8_q = false;
 };
+
+// The case-name suffix of the FP8-cache variants, "" for the 16-bit cache.
+inline const char* fp8_suffix(const Options& opt) { return !opt.fp8_cache ? "" : (opt.fp8_q ? "_fp8kv_fp8q" : "_fp8kv"); }
+// docs/performance.md's byte count with 1 B per e4m3 value (cache; q too with fp8_q), out bf16/fp16.
+double fp8_case_bytes(const CaseSpec& spec, bool fp8_q);
 
 struct VerifyResult {
   bool ran = false;

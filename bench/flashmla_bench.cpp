@@ -204,11 +204,21 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--cpu-max-gflop", cpu_max_gflop, "CPU backend: skip cases above this much work (GFLOP)")
       ->capture_default_str();
+  app.add_flag("--fp8-cache", opt.fp8_cache,
+               "dense sets over an FP8 (e4m3) cache with a per-tensor descale_k, q bf16/fp16 (names: _fp8kv)");
+  app.add_flag("--fp8-q", opt.fp8_q, "with the FP8 cache, q in e4m3 too with a descale_q (names: _fp8kv_fp8q)");
   app.add_flag("--list", list_only, "print the selected cases and exit");
   CLI11_PARSE(app, argc, argv);
   opt.iters_given = iters_opt->count() > 0;
   opt.ceilings = !no_ceilings;
   opt.dtype = dtype == "fp16" ? DType::kFP16 : DType::kBF16;
+  if (opt.fp8_q) opt.fp8_cache = true;
+  if (opt.fp8_cache && opt.verify) {
+    std::fprintf(stderr,
+                 "flashmla_bench: --verify compares with the 16-bit CPU reference; with --fp8-cache the GPU tests verify "
+                 "the FP8 kernels (flashmla_gpu_dense_fp8_tests)\n");
+    return 2;
+  }
 
   // ---- the cases ----
   std::vector<Selected> selected;
@@ -239,6 +249,7 @@ int main(int argc, char** argv) {
     opt.sets.push_back(name);
     for (const CaseSpec& c : case_set(name)) {
       CaseSpec spec = with_dtype(c, opt.dtype);
+      spec.name += fp8_suffix(opt);  // after the builders: the seed (data) and the lengths stay the 16-bit case's
       if (!filter_matches(spec.name, opt.case_filter) || !seen.insert(spec.name).second) continue;
       selected.push_back({spec, name});
     }
@@ -253,6 +264,11 @@ int main(int argc, char** argv) {
     info.cpu_reason = "--cpu";
   } else {
     gpu = probe_gpu(opt, info);
+  }
+  if (!gpu && opt.fp8_cache && !list_only) {
+    std::fprintf(stderr, "flashmla_bench: --fp8-cache runs on a Hopper GPU only (%s)\n",
+                 opt.force_cpu ? "--cpu" : info.cpu_reason.c_str());
+    return 2;
   }
   if (!gpu) {
     info.backend = "cpu";
@@ -295,7 +311,8 @@ int main(int argc, char** argv) {
   if (list_only) {
     for (const Selected& s : selected) {
       std::printf("  %-48s %-14s flop %.3g bytes %.3g mean L %.0f\n", s.spec.name.c_str(), s.set.c_str(),
-                  case_flops(s.spec), case_bytes(s.spec), mean_seqlen(s.spec));
+                  case_flops(s.spec), opt.fp8_cache ? fp8_case_bytes(s.spec, opt.fp8_q) : case_bytes(s.spec),
+                  mean_seqlen(s.spec));
     }
     for (const SparseBenchCase& c : sparse_selected) {
       std::printf("  %-48s %-14s b %d s_q %d h_q %d topk %d%s s_kv %lld\n", c.name.c_str(), c.set.c_str(), c.batch, c.s_q,

@@ -44,29 +44,51 @@ std::string popen_first_line(const std::string& cmd) {
   return out;
 }
 
-// One input set: its own q, cache (fully random), shuffled block table, seqlens and outputs.
+// One input set: its own q, cache (fully random), shuffled block table, seqlens and outputs; with the
+// FP8 cache also the descales (fp32 [1] each, on the device).
 struct InputSet {
-  DeviceBuffer q, k_cache, block_table, seqlens, out, lse;
+  DeviceBuffer q, k_cache, block_table, seqlens, out, lse, descale_k, descale_q;
   std::vector<int32_t> block_table_host;  // [b, max_blocks]
   DecodeArgs args;
 };
 
-size_t set_bytes(const CaseDims& d) {
-  return 2 * static_cast<size_t>(d.q_numel() + d.k_numel() + d.out_numel()) +
-         4 * static_cast<size_t>(d.lse_numel() + d.block_table_numel() + d.batch);
+// Bytes per q and cache element: 2, or 1 for the e4m3 ones.
+size_t q_elem_bytes(const Options& opt) { return opt.fp8_q ? 1 : 2; }
+size_t k_elem_bytes(const Options& opt) { return opt.fp8_cache ? 1 : 2; }
+
+size_t set_bytes(const CaseDims& d, const Options& opt) {
+  return q_elem_bytes(opt) * static_cast<size_t>(d.q_numel()) + k_elem_bytes(opt) * static_cast<size_t>(d.k_numel()) +
+         2 * static_cast<size_t>(d.out_numel()) + 4 * static_cast<size_t>(d.lse_numel() + d.block_table_numel() + d.batch);
 }
 
-void build_set(InputSet& set, const CaseSpec& spec, const CaseDims& d, int set_index, int device, cudaStream_t st) {
+// The FP8 inputs' descale: the fills draw clamp(N(0,1) / 10, -1, 1), so amax <= 1 and the quantizer's
+// per-tensor rule (descale = amax / 448) gives 1/448 for a full tensor.
+constexpr float kFp8Descale = 1.0f / 448.0f;
+
+void build_set(InputSet& set, const CaseSpec& spec, const CaseDims& d, int set_index, int device, const Options& opt,
+               cudaStream_t st) {
   const bool fp16 = spec.dtype == DType::kFP16;
-  set.q = DeviceBuffer(2 * static_cast<size_t>(d.q_numel()));
-  set.k_cache = DeviceBuffer(2 * static_cast<size_t>(d.k_numel()));
+  set.q = DeviceBuffer(q_elem_bytes(opt) * static_cast<size_t>(d.q_numel()));
+  set.k_cache = DeviceBuffer(k_elem_bytes(opt) * static_cast<size_t>(d.k_numel()));
   set.block_table = DeviceBuffer(4 * static_cast<size_t>(d.block_table_numel()));
   set.seqlens = DeviceBuffer(4 * static_cast<size_t>(d.batch));
   set.out = DeviceBuffer(2 * static_cast<size_t>(d.out_numel()));
   set.lse = DeviceBuffer(4 * static_cast<size_t>(d.lse_numel()));
   const uint64_t seed = mix_seed(spec.seed, static_cast<uint64_t>(set_index) + 1);
-  BENCH_CUDA(fill_randn_16bit(set.q.get(), d.q_numel(), fp16, mix_seed(seed, 1), st));
-  BENCH_CUDA(fill_randn_16bit(set.k_cache.get(), d.k_numel(), fp16, mix_seed(seed, 2), st));
+  if (opt.fp8_q) {
+    BENCH_CUDA(fill_randn_e4m3(set.q.get(), d.q_numel(), 1.0f / kFp8Descale, mix_seed(seed, 1), st));
+  } else {
+    BENCH_CUDA(fill_randn_16bit(set.q.get(), d.q_numel(), fp16, mix_seed(seed, 1), st));
+  }
+  if (opt.fp8_cache) {
+    BENCH_CUDA(fill_randn_e4m3(set.k_cache.get(), d.k_numel(), 1.0f / kFp8Descale, mix_seed(seed, 2), st));
+    set.descale_k = DeviceBuffer(4);
+    set.descale_q = DeviceBuffer(4);
+    BENCH_CUDA(cudaMemcpyAsync(set.descale_k.get(), &kFp8Descale, 4, cudaMemcpyHostToDevice, st));
+    BENCH_CUDA(cudaMemcpyAsync(set.descale_q.get(), &kFp8Descale, 4, cudaMemcpyHostToDevice, st));
+  } else {
+    BENCH_CUDA(fill_randn_16bit(set.k_cache.get(), d.k_numel(), fp16, mix_seed(seed, 2), st));
+  }
   // Outputs poisoned with NaN (0xffff is a NaN in bf16 and fp16; 0xffffffff in float32).
   BENCH_CUDA(cudaMemsetAsync(set.out.get(), 0xff, set.out.bytes(), st));
   BENCH_CUDA(cudaMemsetAsync(set.lse.get(), 0xff, set.lse.bytes(), st));
@@ -97,6 +119,15 @@ void build_set(InputSet& set, const CaseSpec& spec, const CaseDims& d, int set_i
   p.lse = set.lse.get();
   const CaseViews v = make_views(d, spec.dtype, p, DeviceType::kCUDA, device);
   set.args = make_decode_args(spec, v);
+  if (opt.fp8_cache) {  // the same shapes and strides, e4m3 elements (1 B)
+    set.args.k_cache = make_view(set.k_cache.get(), DType::kFP8E4M3, {d.num_blocks, kPage, d.h_kv, kD}, DeviceType::kCUDA,
+                                 device);
+    set.args.descale_k = make_view(set.descale_k.get(), DType::kFP32, {1}, DeviceType::kCUDA, device);
+  }
+  if (opt.fp8_q) {
+    set.args.q = make_view(set.q.get(), DType::kFP8E4M3, {d.batch, d.s_q, d.h_q, kD}, DeviceType::kCUDA, device);
+    set.args.descale_q = make_view(set.descale_q.get(), DType::kFP32, {1}, DeviceType::kCUDA, device);
+  }
 }
 
 std::vector<int32_t> pick_requests(const CaseSpec& spec, int want) {
@@ -279,6 +310,7 @@ Ceilings measure_ceilings(const Options& opt) {
 
 CaseResult run_gpu_case(const CaseSpec& spec, const Options& opt, const MachineInfo& info) {
   CaseResult r = CaseResult::for_spec(spec);
+  if (opt.fp8_cache) r.bytes = r.footprint_bytes = fp8_case_bytes(spec, opt.fp8_q);
   const int device = opt.device;
   try {
     Stream stream;
@@ -293,7 +325,7 @@ CaseResult run_gpu_case(const CaseSpec& spec, const Options& opt, const MachineI
     sets = std::clamp(sets, 1, 64);
     size_t free_b = 0, total_b = 0;
     BENCH_CUDA(cudaMemGetInfo(&free_b, &total_b));
-    const size_t per_set = set_bytes(d);
+    const size_t per_set = set_bytes(d, opt);
     const size_t fit = per_set == 0 ? 64 : (free_b / 2) / per_set;
     if (fit == 0) {
       throw std::runtime_error("inputs need " + std::to_string(per_set >> 20) + " MiB, " + std::to_string(free_b >> 20) + " MiB free");
@@ -301,7 +333,7 @@ CaseResult run_gpu_case(const CaseSpec& spec, const Options& opt, const MachineI
     sets = std::min<int>(sets, static_cast<int>(std::min<size_t>(fit, 64)));
     r.input_sets = sets;
     std::vector<InputSet> in(static_cast<size_t>(sets));
-    for (int s = 0; s < sets; ++s) build_set(in[s], spec, d, s, device, stream.s);
+    for (int s = 0; s < sets; ++s) build_set(in[s], spec, d, s, device, opt, stream.s);
 
     // ---- the schedule: once (every layer of a step reuses it), on set 0's seqlens (all sets share them) ----
     int32_t parts = 0;

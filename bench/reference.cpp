@@ -63,6 +63,27 @@ std::string card_key(const std::string& card) {
   return "";
 }
 
+// An FP8-cache case's row in the table's "dense_fp8" section: "<16-bit name>_fp8kv[_fp8q]" ->
+// "<name without _bf16/_fp16>_fp8" (the fork's rows are fp8 q; the bf16-q variant is compared with them too).
+const json* fp8_reference_row(const json& table, const std::string& name) {
+  const size_t at = name.find("_fp8kv");
+  if (at == std::string::npos) return nullptr;
+  std::string base = name.substr(0, at);
+  for (const char* t : {"_bf16", "_fp16"}) {
+    const std::string tag = t;
+    if (base.size() > tag.size() && base.compare(base.size() - tag.size(), tag.size(), tag) == 0) {
+      base.resize(base.size() - tag.size());
+      break;
+    }
+  }
+  auto sec = table.find("dense_fp8");
+  if (sec == table.end() || !sec->is_object()) return nullptr;
+  auto rows = sec->find("rows");
+  if (rows == sec->end() || !rows->is_object()) return nullptr;
+  auto it = rows->find(base + "_fp8");
+  return it == rows->end() ? nullptr : &*it;
+}
+
 // The reference row of a case: exact name, or the bf16 row of an fp16 case.
 const json* reference_row(const json& table, const std::string& name) {
   auto rows = table.find("rows");
@@ -152,12 +173,13 @@ json TargetCheck::to_json() const {
 CaseEval evaluate_case(const Reference& ref, const CaseResult& r, const Ceilings& c) {
   CaseEval e;
   if (!ref.loaded()) return e;
-  e.row = reference_row(*ref.table, r.spec.name);
+  e.fp8 = r.spec.name.find("_fp8kv") != std::string::npos;
+  e.row = e.fp8 ? fp8_reference_row(*ref.table, r.spec.name) : reference_row(*ref.table, r.spec.name);
   if (!e.row) return e;
   const json& row = *e.row;
-  const double fm = num(row, "flashmla_us");
-  double best = num(row, "best_peer_us");
-  if (best <= 0) {  // the fastest time the row lists
+  const double fm = e.fp8 ? 0.0 : num(row, "flashmla_us");
+  double best = e.fp8 ? num(row, "vllm_fork_us") : num(row, "best_peer_us");
+  if (best <= 0 && !e.fp8) {  // the fastest time the row lists
     std::vector<double> times = {fm, num(row, "fa3_us")};
     if (auto it = row.find("flashmla_us_alt"); it != row.end() && it->is_array()) {
       for (const json& v : *it) times.push_back(v.is_number() ? v.get<double>() : 0.0);
@@ -168,7 +190,11 @@ CaseEval evaluate_case(const Reference& ref, const CaseResult& r, const Ceilings
   }
   // Varlen rows: the reference run drew its own lengths. Its rate x time gives its work; compare at ours.
   const double tf = num(row, "flashmla_tflops"), gb = num(row, "flashmla_gbps");
-  if (fm > 0 && tf > 0 && r.flop > 0) {
+  const double ftf = num(row, "vllm_fork_tflops");
+  if (e.fp8 && best > 0 && ftf > 0 && r.flop > 0) {
+    e.work_scale = r.flop / (ftf * 1e12 * best * 1e-6);
+    e.scaled = true;
+  } else if (fm > 0 && tf > 0 && r.flop > 0) {
     e.work_scale = r.flop / (tf * 1e12 * fm * 1e-6);
     e.scaled = true;
   } else if (fm > 0 && gb > 0 && r.bytes > 0) {
@@ -207,7 +233,8 @@ std::string reference_note(const Reference& ref, const CaseResult& r) {
   const CaseEval e = evaluate_case(ref, r, Ceilings{});
   std::string out;
   if (e.over_flashmla > 0) out += fmt("%.2fx FlashMLA", e.over_flashmla);
-  if (e.over_best_peer > 0) out += (out.empty() ? "" : ", ") + fmt("%.2fx best peer", e.over_best_peer);
+  if (e.over_best_peer > 0)
+    out += (out.empty() ? "" : ", ") + fmt(e.fp8 ? "%.2fx vLLM's FP8 fork" : "%.2fx best peer", e.over_best_peer);
   return out;
 }
 

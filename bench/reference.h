@@ -31,6 +31,7 @@ struct CaseEval {
   double work_scale = 1;                     // our work / the reference run's (varlen draws differ)
   bool scaled = false;
   double over_flashmla = 0, over_best_peer = 0;  // our best time / theirs; 0 = unknown
+  bool fp8 = false;  // an FP8-cache case: the row is dense_fp8's, the peer is vLLM's fork (no FlashMLA)
   std::vector<TargetCheck> checks;
 };
 CaseEval evaluate_case(const Reference& ref, const CaseResult& r, const Ceilings& c);

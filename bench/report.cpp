@@ -41,6 +41,11 @@ CaseResult CaseResult::for_spec(const CaseSpec& spec) {
   return r;
 }
 
+double fp8_case_bytes(const CaseSpec& s, bool fp8_q) {
+  return static_cast<double>(s.batch) * (static_cast<double>(s.s_q) * s.h_q * kD * (fp8_q ? 1 : 2) +
+                                         mean_seqlen(s) * s.h_kv * kD + static_cast<double>(s.s_q) * s.h_q * kDV * 2);
+}
+
 double CaseResult::best_us() const {
   if (has_eager() && has_graph()) return std::min(eager.median(), graph.median());
   if (has_eager()) return eager.median();
@@ -184,9 +189,13 @@ std::string write_results(const std::string& path, const RunInfo& run, const std
   out["git_dirty"] = run.commit_from_git ? json(run.dirty) : json(nullptr);
   out["options"] = {{"sets", opt.sets},     {"case", opt.case_filter}, {"dtype", run.dtype},
                     {"iters", opt.iters},   {"warmup", opt.warmup},    {"repeats", opt.repeats},
-                    {"verify", opt.verify}, {"l2_multiple", opt.l2_multiple}};
+                    {"verify", opt.verify}, {"l2_multiple", opt.l2_multiple},
+                    {"kv_cache", opt.fp8_cache ? "fp8_e4m3" : run.dtype}, {"q", opt.fp8_q ? "fp8_e4m3" : run.dtype}};
+  const char* bytes_formula = !opt.fp8_cache ? "b*(s_q*h_q*576*2 + mean_L*h_kv*576*2 + s_q*h_q*512*2)"
+                              : opt.fp8_q    ? "b*(s_q*h_q*576*1 + mean_L*h_kv*576*1 + s_q*h_q*512*2)"
+                                             : "b*(s_q*h_q*576*2 + mean_L*h_kv*576*1 + s_q*h_q*512*2)";
   out["formulas"] = {{"flop", "b*h_q*s_q*mean_L*2*(576+512)"},
-                     {"bytes", "b*(s_q*h_q*576*2 + mean_L*h_kv*576*2 + s_q*h_q*512*2)"},
+                     {"bytes", bytes_formula},
                      {"time", "median per call of the better of eager and graph"}};
   if (ceil.measured) {
     out["ceilings"] = {{"copy_gbps", ceil.copy_gbps},           {"copy_gbps_samples", ceil.copy_samples},

@@ -3,6 +3,8 @@
 # compute-sanitizer over every kernel family, the dense benchmark, the Python package and its tests),
 # then the kernel families' extra benchmarks (merge bandwidth, dense FP8 cache timing). Logs to $OUT, packed
 # into logs.tgz (with summary.txt and the benchmark JSON beside it: a device call returns at most 8 files).
+# The machine's copy of .git can be stale (2026-12-02: the JSON said d9236c9 for a tree at 8513993): pass
+# the commit, e.g. FLASHMLA_GIT_COMMIT=<40-hex hash of HEAD> bash scripts/device_session.sh.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 export FLASHMLA_SANITIZER_TIMEOUT="${FLASHMLA_SANITIZER_TIMEOUT:-90}" FLASHMLA_GPU_TEST_JOBS="${FLASHMLA_GPU_TEST_JOBS:-4}"
@@ -16,6 +18,15 @@ b=build/gpu/tests/cpp
   # (the sparse decode / prefill rows are in flashmla_bench's `sparse` and `sparse_prefill` sets)
   echo "== dense FP8 cache timing (beside the bf16 kernel)"
   FLASHMLA_FP8_TIMING=1 timeout 60 "$b/flashmla_gpu_dense_fp8_tests" --gtest_filter='*Timing*' 2>&1 | grep -E 'fp8kv timing|OK|FAIL'
+  # FLASHMLA_FP8_BENCH=1: the dense sets over the FP8 cache (bf16 q, then fp8 q) with flashmla_bench, each
+  # row against vLLM's fork (the reference's dense_fp8 rows); JSON beside the logs. ~70 s each.
+  if [ "${FLASHMLA_FP8_BENCH:-0}" = 1 ]; then
+    for q in "" "--fp8-q"; do
+      echo "== flashmla_bench --fp8-cache $q"
+      timeout 120 build/gpu/bench/flashmla_bench --set compute,memory,latency --fp8-cache $q \
+        --out "$OUT/bench-fp8kv${q:+-fp8q}.json" 2>&1 | tail -12
+    done
+  fi
 } >"$OUT/family_bench.log" 2>&1
 cp build/gpu/Testing/Temporary/LastTest.log "$OUT/ctest_last.log" 2>/dev/null
 # At most 8 files come back from a device call: pack the logs (the JSON results stay separate).
