@@ -44,6 +44,7 @@
 #include "common/tile_map.h"
 #include "kernels/common/pdl.cuh"
 #include "kernels/sm90/decode_dense_common/rows.cuh"
+#include "kernels/sm90/decode_dense_common/consumer_loop.cuh"
 #include "kernels/sm90/decode_dense_common/seesaw.cuh"
 #include "kernels/sm90/decode_dense_fp8/config.h"
 #include "kernels/sm90/decode_dense_fp8/convert.cuh"
@@ -218,6 +219,45 @@ __device__ __forceinline__ void load_q_rope(uint32_t (&qr)[16], const DenseFp8De
   }
 }
 
+// What the shared consumer loop (decode_dense_common/consumer_loop.cuh) asks of this kernel.
+template <bool kFp8Q>
+struct ConsumerPolicy {
+  static constexpr bool kFp16 = false;  // the converted page, P and Q are bf16
+  __device__ __forceinline__ static void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem,
+                                                  const uint32_t (&qr)[16], uint32_t full_bars, uint32_t parity) {
+    dense_fp8::issue_qk(s, q_smem, k_smem, qr, full_bars, parity);
+  }
+  __device__ __forceinline__ static void load_q_rope(uint32_t (&qr)[16], const DenseFp8DecodeParams& p, int req,
+                                                     const RowInfo (&rows)[2], int tq) {
+    dense_fp8::load_q_rope<kFp8Q>(qr, p, req, rows, tq);
+  }
+  // Scores of the real keys: softmax_scale * log2(e) * descale_k, from smem at each use (config.h).
+  __device__ __forceinline__ static float scale(const DenseFp8DecodeParams&, uint32_t sbase) {
+    return ptx::ld_shared_f32(sbase + kSmemScale);
+  }
+  // The boxes of the other consumer's page: each box has its own full barrier here (the converters
+  // publish box by box), so the reader waits on the ones it reads.
+  __device__ __forceinline__ static void wait_other_page(const SmemBarriers& bars, int st, int first_box,
+                                                         uint32_t parity) {
+    wait_boxes(bars.k_full(st, 0), first_box, parity);
+  }
+  // An opaque copy of r0 stops the compiler from reusing (and so keeping live, i.e. spilling) the
+  // first make_rows' values.
+  __device__ __forceinline__ static int epilogue_r0(int r0) {
+    int r0e = r0;
+    asm volatile("" : "+r"(r0e));
+    return r0e;
+  }
+  // V was multiplied in as the raw e4m3 values: O_real = descale_k * O, folded into the 1 / l factor.
+  __device__ __forceinline__ static void store_output(const DenseFp8DecodeParams& p, const float (&o)[128],
+                                                      const float (&m)[2], const float (&l)[2],
+                                                      const RowInfo (&rows)[2], int req, bool split, int slot, int c,
+                                                      int tq, uint32_t sbase) {
+    dense_common::store_output<false>(p, o, m, l, rows, req, split, slot, c, tq,
+                                      ptx::ld_shared_f32(sbase + kSmemDescale));
+  }
+};
+
 template <bool kFp8Q>
 __global__ void __launch_bounds__(kThreads, 1)
     dense_fp8_decode_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
@@ -262,152 +302,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   ptx::setmaxnreg_inc<kConsumerRegs>();
 
-  const int c = wg - 1;
-  const int t = threadIdx.x & 127, tq = t & 3;
-  const int r0 = (t >> 5) * 16 + ((t & 31) >> 2);
-  const uint32_t sbase = ptx::smem_addr(smem);
-  const RowExchange rx{sbase};
-  const uint32_t p_tile0 = sbase + kSmemP0, p_tile1 = sbase + kSmemP1;
-  // Scores of the real keys: softmax_scale * log2(e) * descale_k, from smem at each use (config.h).
-  const uint32_t scale_addr = sbase + kSmemScale;
-
-  float o[128];
-  uint32_t kcount = 0, chunk = 0, iter_global = 0;
-  for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req, ++chunk) {
-    const int L = p.seqlens[req];
-    const int n = plan::dense_items(L);
-    const int pb = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginBlock] : 0;
-    const int pe = req == rec[plan::kRecEndReq] ? rec[plan::kRecEndBlock] : n;
-
-    int limit[2];
-    uint32_t qr[16];
-    {
-      RowInfo rows[2];
-      make_rows(rows, p, tile, kvh, r0, L);
-      load_q_rope<kFp8Q>(qr, p, req, rows, tq);
-      limit[0] = rows[0].limit;
-      limit[1] = rows[1].limit;
-    }
-
-    float m_run[2] = {kNegInf, kNegInf}, l_acc[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int i = 0; i < 128; ++i) o[i] = 0.0f;
-    ptx::mbar_wait(bars.q_full(), chunk & 1);
-    if (pb == pe && t == 0) ptx::mbar_arrive(bars.q_empty());
-
-    for (int pg = pb; pg < pe; pg += 2, ++iter_global) {
-      const bool has_b = pg + 1 < pe;
-      const bool last = pg + 2 >= pe;
-      const uint32_t kA = kcount, kB = kcount + 1;
-      kcount += has_b ? 2 : 1;
-      const int sA = kA & 1, sB = kB & 1;
-      const uint32_t phA = (kA >> 1) & 1, phB = (kB >> 1) & 1;
-      const uint32_t kA_addr = smem_k + sA * kStageBytes, kB_addr = smem_k + sB * kStageBytes;
-      float s[32];
-      uint32_t pa[16];
-      float m_new[2], f[2], psum[2];
-
-      if (c == 0) {
-        // ---- consumer 0: page A scores and softmax, O_L += P_A V_A, then O_L += P_B V_B ----------
-        issue_qk(s, smem_q, kA_addr, qr, bars.k_full(sA, 0), phA);
-        drain_and_release(s, bars.k_empty(sA, kGroupRope), t);
-        if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
-
-        mask_scores(s, pg * kPageTokens, limit[0], limit[1], tq);
-        float mx[2];
-        page_row_max(s, ptx::ld_shared_f32(scale_addr), mx);
-        softmax_page<false>(s, m_run, mx, ptx::ld_shared_f32(scale_addr), m_new, f, psum, pa);
-        l_acc[0] = l_acc[0] * f[0] + psum[0];
-        l_acc[1] = l_acc[1] * f[1] + psum[1];
-        const bool tail = (pg + 1) * kPageTokens > L;
-        if (tail) zero_v_tail(kA_addr, L - pg * kPageTokens, t);
-
-        if (iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
-        publish_p(rx, 0, p_tile0, pa, m_new, f, r0, tq, bars.p0_ready());  // P_A, m_A, f_A for consumer 1
-        if (tail) ptx::bar_sync(kBarWg0, 128);
-
-        scale_rows(o, f[0], f[1]);
-        issue_pv_rs<false>(o, pa, kA_addr, 0);
-        if (has_b) {
-          // P_B's phase = the number of earlier pages B: every earlier pair took 2 pages, every earlier
-          // lone page A (a chunk's odd last page) 1, so kA - iter_global of them had a page B.
-          ptx::mbar_wait(bars.p1_ready(), (kA - iter_global) & 1);
-          float fb[2];
-          read_p_stats(rx, 1, r0, m_new, fb);
-          l_acc[0] *= fb[0];
-          l_acc[1] *= fb[1];
-          wait_boxes(bars.k_full(sB, 0), 0, phB);
-          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
-          scale_rows(o, fb[0], fb[1]);
-          issue_pv_ss<false>(o, p_tile1, kB_addr, 0);
-          drain_and_release(o, bars.k_empty(sB, kGroupLo), t);
-        } else {
-          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
-        }
-        m_run[0] = m_new[0];
-        m_run[1] = m_new[1];
-      } else {
-        // ---- consumer 1: page B scores and softmax, O_R += P_A V_A + P_B V_B ---------------------
-        if (has_b) {
-          issue_qk(s, smem_q, kB_addr, qr, bars.k_full(sB, 0), phB);
-          drain_and_release(s, bars.k_empty(sB, kGroupRope), t);
-        }
-        if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
-        float mx[2];
-        if (has_b) {
-          mask_scores(s, (pg + 1) * kPageTokens, limit[0], limit[1], tq);
-          page_row_max(s, ptx::ld_shared_f32(scale_addr), mx);
-        }
-
-        ptx::mbar_wait(bars.p0_ready(), iter_global & 1);  // every iteration has a page A
-        float ma[2], fa[2];
-        read_p_stats(rx, 0, r0, ma, fa);
-        if (has_b) {
-          softmax_page<false>(s, ma, mx, ptx::ld_shared_f32(scale_addr), m_new, f, psum, pa);
-          l_acc[0] = l_acc[0] * fa[0] * f[0] + psum[0];
-          l_acc[1] = l_acc[1] * fa[1] * f[1] + psum[1];
-          const bool tail = (pg + 2) * kPageTokens > L;
-          if (tail) zero_v_tail(kB_addr, L - (pg + 1) * kPageTokens, t);
-          publish_p(rx, 1, p_tile1, pa, m_new, f, r0, tq, bars.p1_ready());  // P_B, m_B, f_B for consumer 0
-          if (tail) ptx::bar_sync(kBarWg1, 128);
-        } else {
-          l_acc[0] *= fa[0];
-          l_acc[1] *= fa[1];
-          m_new[0] = ma[0];
-          m_new[1] = ma[1];
-        }
-        wait_boxes(bars.k_full(sA, 0), 4, phA);
-        scale_rows(o, fa[0], fa[1]);
-        issue_pv_ss<false>(o, p_tile0, kA_addr, 1);
-        drain_and_release(o, bars.k_empty(sA, kGroupHi), t);
-        ptx::bar_arrive(kBarP0Free, 256);
-        if (has_b) {
-          scale_rows(o, f[0], f[1]);
-          issue_pv_rs<false>(o, pa, kB_addr, 1);
-          drain_and_release(o, bars.k_empty(sB, kGroupHi), t);
-        }
-        m_run[0] = m_new[0];
-        m_run[1] = m_new[1];
-      }
-    }
-
-    // ---- epilogue of the chunk ------------------------------------------------------------------------
-    float lsum[2];
-    exchange_row_sums(rx, l_acc, lsum, c, r0, tq, bars.epilogue(), chunk);
-
-    const int ns0 = p.split.num_splits[req], ns1 = p.split.num_splits[req + 1];
-    const int slot = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginSlot] : ns0;
-    // The row geometry is recomputed here, not kept from the chunk start: an opaque copy of r0 stops
-    // the compiler from reusing (and so keeping live, i.e. spilling) the first make_rows' values.
-    int r0e = r0;
-    asm volatile("" : "+r"(r0e));
-    RowInfo rows[2];
-    make_rows(rows, p, tile, kvh, r0e, L);
-    // V was multiplied in as the raw e4m3 values: O_real = descale_k * O, folded into the 1 / l factor.
-    store_output<false>(p, o, m_run, lsum, rows, req, ns1 - ns0 > 1, slot, c, tq,
-                        ptx::ld_shared_f32(sbase + kSmemDescale));
-  }
-  if (c == 0 && iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
+  consumer_loop<ConsumerPolicy<kFp8Q>>(p, rec, tile, kvh, wg - 1, smem, smem_q, smem_k, bars);
 }
 
 }  // namespace flashmla::sm90::dense_fp8
