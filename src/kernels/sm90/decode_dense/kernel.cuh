@@ -47,8 +47,8 @@
 #include "kernels/sm90/decode_dense/config.h"
 #include "kernels/sm90/decode_dense/mainloop.cuh"
 #include "kernels/sm90/decode_dense/params.h"
-#include "kernels/sm90/decode_dense_common/rows.cuh"
 #include "kernels/sm90/decode_dense_common/consumer_loop.cuh"
+#include "kernels/sm90/decode_dense_common/rows.cuh"
 #include "kernels/sm90/decode_dense_common/seesaw.cuh"
 #include "kernels/sm90/ptx.cuh"
 
