@@ -124,21 +124,12 @@ Status run(const SparseDecodeProblem& pb, bool v32) {
 
 Status supports(const SparseDecodeProblem& pb) {
   const int dev = pb.args->q.device_index;
-  int major = 0, minor = 0, smem = 0;
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return checks::unsupported("q.device", "a CUDA device present in this process", checks::cat("cuda:", dev),
-                               ErrorKind::kDevice);
-  }
-  if (major != 9 || minor != 0)
-    return checks::unsupported("q.device", "an sm_90 GPU (H100 / H200 / H800 / H20)",
-                               checks::cat("compute capability ", major, ".", minor), ErrorKind::kDevice);
+  gpu::DeviceInfo info;  // cached per device (no attribute queries per call)
+  if (Status st = gpu::check_sm90_device(dev, &info); !st.ok()) return st;
   const int need = pb.format == KvFormat::kSparseV32 ? smem_bytes_v32() : smem_bytes_model1();
-  if (smem < need)
+  if (info.max_smem_per_block_optin < static_cast<size_t>(need))
     return checks::unsupported("q.device", checks::cat(need, " bytes of opt-in shared memory per block"),
-                               checks::cat(smem), ErrorKind::kDevice);
+                               checks::cat(info.max_smem_per_block_optin), ErrorKind::kDevice);
   return Status::Ok();
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kernels/cuda_util.h"
+#include "kernels/gpu_backend.h"
 #include "kernels/sm90/sparse_prefill/config.h"
 #include "kernels/sm90/sparse_prefill/variant.h"
 
@@ -29,23 +30,13 @@ Status supports_dim(const SparsePrefillProblem& pb, int d_qk) {
                   "q.shape[2] (d_qk): expected " + std::to_string(d_qk) + ", got " + std::to_string(pb.d_qk),
                   ErrorKind::kShape);
   const int dev = pb.args->q.device_index;
-  int major = 0, smem_optin = 0;
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return Status(StatusCode::kNotSupported, "q.device: expected a usable CUDA device, got cuda:" + std::to_string(dev),
-                  ErrorKind::kDevice);
-  }
-  if (major != 9)
-    return Status(StatusCode::kNotSupported,
-                  "q.device: expected compute capability 9.x (sm_90: H100, H800, H200, H20), got " +
-                      std::to_string(major) + ".x",
-                  ErrorKind::kDevice);
+  gpu::DeviceInfo info;  // cached per device (no attribute queries per call)
+  if (Status st = gpu::check_sm90_device(dev, &info); !st.ok()) return st;
   const int need = d_qk == 576 ? Config<576>::kSmemBytes : Config<512>::kSmemBytes;
-  if (smem_optin < need)
+  if (info.max_smem_per_block_optin < static_cast<size_t>(need))
     return Status(StatusCode::kNotSupported,
                   "q.device: expected " + std::to_string(need) + " bytes of shared memory per block, got " +
-                      std::to_string(smem_optin),
+                      std::to_string(info.max_smem_per_block_optin),
                   ErrorKind::kDevice);
   return Status::Ok();
 }
