@@ -44,6 +44,16 @@ inline bool is_sticky(cudaError_t e) {
   }
 }
 
+// After a case failed: if the context now holds a sticky error, appends why to `error` and returns true
+// (no later case can run in this process).
+inline bool note_sticky_error(std::string& error) {
+  cudaError_t last = cudaDeviceSynchronize();
+  if (last == cudaSuccess) last = cudaGetLastError();
+  if (!is_sticky(last)) return false;
+  error += std::string(" [sticky CUDA error ") + cudaGetErrorName(last) + ": no further case can run]";
+  return true;
+}
+
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;

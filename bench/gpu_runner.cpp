@@ -83,9 +83,11 @@ void build_set(InputSet& set, const CaseSpec& spec, const CaseDims& d, int set_i
   if (opt.fp8_cache) {
     BENCH_CUDA(fill_randn_e4m3(set.k_cache.get(), d.k_numel(), 1.0f / kFp8Descale, mix_seed(seed, 2), st));
     set.descale_k = DeviceBuffer(4);
-    set.descale_q = DeviceBuffer(4);
     BENCH_CUDA(cudaMemcpyAsync(set.descale_k.get(), &kFp8Descale, 4, cudaMemcpyHostToDevice, st));
-    BENCH_CUDA(cudaMemcpyAsync(set.descale_q.get(), &kFp8Descale, 4, cudaMemcpyHostToDevice, st));
+    if (opt.fp8_q) {
+      set.descale_q = DeviceBuffer(4);
+      BENCH_CUDA(cudaMemcpyAsync(set.descale_q.get(), &kFp8Descale, 4, cudaMemcpyHostToDevice, st));
+    }
   } else {
     BENCH_CUDA(fill_randn_16bit(set.k_cache.get(), d.k_numel(), fp16, mix_seed(seed, 2), st));
   }
@@ -453,14 +455,7 @@ CaseResult run_gpu_case(const CaseSpec& spec, const Options& opt, const MachineI
   } catch (const std::exception& e) {
     r.error = e.what();
   }
-  if (!r.error.empty()) {
-    cudaError_t last = cudaDeviceSynchronize();
-    if (last == cudaSuccess) last = cudaGetLastError();
-    if (is_sticky(last)) {
-      r.fatal = true;
-      r.error += std::string(" [sticky CUDA error ") + cudaGetErrorName(last) + ": no further case can run]";
-    }
-  }
+  if (!r.error.empty()) r.fatal = note_sticky_error(r.error);
   return r;
 }
 

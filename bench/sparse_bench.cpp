@@ -480,14 +480,7 @@ SparseResult run_sparse_case(const SparseBenchCase& c, const Options& opt, const
   } catch (const std::exception& e) {
     r.error = e.what();
   }
-  if (!r.error.empty()) {
-    cudaError_t last = cudaDeviceSynchronize();
-    if (last == cudaSuccess) last = cudaGetLastError();
-    if (is_sticky(last)) {
-      r.fatal = true;
-      r.error += std::string(" [sticky CUDA error ") + cudaGetErrorName(last) + ": no further case can run]";
-    }
-  }
+  if (!r.error.empty()) r.fatal = note_sticky_error(r.error);
   return r;
 }
 

@@ -138,13 +138,11 @@ void compare_with(const std::string& what, SparseHostCase& c, const DeviceCopies
   EXPECT_TRUE(rl.ok) << what << ": " << rl.message << " (first bad " << rl.first_bad << ")";
 }
 
-// Runs the case on the GPU and the CPU oracle; compares. debug: pass debug_checks = true. num_splits:
-// SparseDecodeArgs::num_splits (0: the automatic plan). The workspace is sized by
-// sparse_decode_workspace_size() and NaN-filled.
-void run_case(const SparseCaseSpec& spec_in, bool debug = false, int32_t num_splits = 0) {
-  const SparseCaseSpec spec = spec_in.name.empty() ? finish(spec_in) : spec_in;
-  const std::string what = spec.name + (num_splits ? "_n" + std::to_string(num_splits) : "_nauto");
-  SparseHostCase c = make_sparse_case(spec);
+// The host case `c` (built from spec, possibly edited since) on the GPU and the CPU oracle; compares.
+// debug: pass debug_checks = true. num_splits: SparseDecodeArgs::num_splits (0: the automatic plan). The
+// workspace is sized by sparse_decode_workspace_size() and NaN-filled.
+void run_host_case(const std::string& what, SparseHostCase& c, const SparseCaseSpec& spec, bool debug,
+                   int32_t num_splits) {
   Reference ref;
   ASSERT_TRUE(oracle(c, &ref));
   // Device.
@@ -159,6 +157,14 @@ void run_case(const SparseCaseSpec& spec_in, bool debug = false, int32_t num_spl
   ASSERT_TRUE(ds.ok()) << what << " (sm90): " << ds.message();
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what << ": " << cudaGetErrorString(cudaGetLastError());
   compare_with(what, c, dc, ref);
+}
+
+// The same for a case built from its spec.
+void run_case(const SparseCaseSpec& spec_in, bool debug = false, int32_t num_splits = 0) {
+  const SparseCaseSpec spec = spec_in.name.empty() ? finish(spec_in) : spec_in;
+  const std::string what = spec.name + (num_splits ? "_n" + std::to_string(num_splits) : "_nauto");
+  SparseHostCase c = make_sparse_case(spec);
+  run_host_case(what, c, spec, debug, num_splits);
 }
 
 SparseCaseSpec spec(KvFormat f, int32_t b, int32_t s_q, int32_t h, int32_t topk, int32_t page) {
@@ -482,19 +488,7 @@ TEST(SparseGpuEdge, ScalesOffThePowerOfTwoRule) {
         }
       }
       ASSERT_GT(changed, 0) << sp.name;
-      const std::string what = sp.name + "_scales_n" + std::to_string(num_splits);
-      Reference ref;
-      ASSERT_TRUE(oracle(c, &ref));
-      DeviceCopies dc(c);
-      DevScratch ws(workspace_for(sp, num_splits));
-      SparseDecodeArgs da = make_sparse_args(c, dc.pointers(), DeviceType::kCUDA, 0);
-      da.num_splits = num_splits;
-      da.workspace = ws.p;
-      da.workspace_bytes = ws.bytes;
-      const Status ds = sparse_decode(da);
-      ASSERT_TRUE(ds.ok()) << what << " (sm90): " << ds.message();
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what << ": " << cudaGetErrorString(cudaGetLastError());
-      compare_with(what, c, dc, ref);
+      run_host_case(sp.name + "_scales_n" + std::to_string(num_splits), c, sp, /*debug=*/false, num_splits);
     }
   }
 }

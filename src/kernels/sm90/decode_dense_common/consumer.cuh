@@ -89,6 +89,19 @@ __device__ __forceinline__ void page_row_max(const float (&s)[32], float scale_l
 // state kept relative to m_prev in scale, and turns s into probabilities packed as the A fragments of
 // P*V (pa) plus their row sums (psum).
 // A row that has seen nothing keeps m = -inf; exponents then use base 0 so that no inf - inf appears.
+// The probabilities of a 64 x 64 score tile (accumulator layout) as 16-bit WGMMA A fragments for P*V:
+// the accumulator's column pairs are exactly the A fragment's k pairs.
+template <bool kFp16>
+__device__ __forceinline__ void pack_p(const float (&s)[32], uint32_t (&pa)[16]) {
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    pa[4 * kk + 0] = kernels::pack2<kFp16>(s[8 * kk + 0], s[8 * kk + 1]);
+    pa[4 * kk + 1] = kernels::pack2<kFp16>(s[8 * kk + 2], s[8 * kk + 3]);
+    pa[4 * kk + 2] = kernels::pack2<kFp16>(s[8 * kk + 4], s[8 * kk + 5]);
+    pa[4 * kk + 3] = kernels::pack2<kFp16>(s[8 * kk + 6], s[8 * kk + 7]);
+  }
+}
+
 template <bool kFp16>
 __device__ __forceinline__ void softmax_page(float (&s)[32], const float (&m_prev)[2], const float (&mx)[2],
                                              float scale_log2, float (&m_new)[2], float (&scale)[2],
@@ -110,13 +123,7 @@ __device__ __forceinline__ void softmax_page(float (&s)[32], const float (&m_pre
       psum[e >> 1] += p;
     }
   }
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
-    pa[4 * kk + 0] = kernels::pack2<kFp16>(s[8 * kk + 0], s[8 * kk + 1]);
-    pa[4 * kk + 1] = kernels::pack2<kFp16>(s[8 * kk + 2], s[8 * kk + 3]);
-    pa[4 * kk + 2] = kernels::pack2<kFp16>(s[8 * kk + 4], s[8 * kk + 5]);
-    pa[4 * kk + 3] = kernels::pack2<kFp16>(s[8 * kk + 6], s[8 * kk + 7]);
-  }
+  pack_p<kFp16>(s, pa);
 }
 
 // P (64 x 64, 16-bit) into shared memory as a K-major 128B-swizzled tile for the other warpgroup's

@@ -6,11 +6,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define FLASHMLA_HD __host__ __device__ __forceinline__
-#else
-#define FLASHMLA_HD inline
-#endif
+#include "common/host_device.h"
 
 namespace flashmla::sm90::dense_fp8::convert_map {
 

@@ -50,7 +50,7 @@
 #include <type_traits>
 
 #include "kernels/common/convert.cuh"
-#include "kernels/sm90/decode_dense_common/consumer.cuh"  // quad_max/sum, scale_rows, store_p, issue_pv_rs/ss
+#include "kernels/sm90/decode_dense_common/consumer.cuh"  // quad_max/sum, pack_p, scale_rows, store_p, issue_pv_rs/ss
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/sparse_prefill/config.h"
 #include "kernels/sm90/sparse_prefill/params.h"
@@ -199,13 +199,7 @@ __device__ __forceinline__ void softmax_step(float (&sc)[32], uint32_t vslot, in
     sc[i] = pr;
     psum[(i >> 1) & 1] += pr;
   }
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
-    pa[4 * kk + 0] = kernels::pack2<false>(sc[8 * kk + 0], sc[8 * kk + 1]);
-    pa[4 * kk + 1] = kernels::pack2<false>(sc[8 * kk + 2], sc[8 * kk + 3]);
-    pa[4 * kk + 2] = kernels::pack2<false>(sc[8 * kk + 4], sc[8 * kk + 5]);
-    pa[4 * kk + 3] = kernels::pack2<false>(sc[8 * kk + 6], sc[8 * kk + 7]);
-  }
+  dense_common::pack_p<false>(sc, pa);
 }
 
 template <int kDQK>
