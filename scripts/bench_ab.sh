@@ -7,6 +7,7 @@
 #   AB_ENV_B="NAME=1" scripts/bench_ab.sh same [SETS] [ROUNDS]
 #                                                    one build of this tree; side B runs with the environment
 #                                                    assignment AB_ENV_B (a run-time switch of an experiment)
+#   AB_BENCH_ARGS="--fp8-cache"                      extra flashmla_bench arguments for both sides
 #
 # Builds flashmla_bench of both trees (Release, CUDA on, tests off) into build/ab-a and build/ab-b and
 # writes $OUT (or build/ab) / ab-{a,b}-<round>.json plus a summary table of per-case B/A time ratios.
@@ -38,9 +39,9 @@ for r in $(seq 1 "$rounds"); do
   for side in a b; do
     echo "== round $r: $side"
     if [ "$side" = a ]; then
-      "$bin_a" --set "$sets" --out "$out/ab-a-$r.json" >"$out/ab-a-$r.log" 2>&1
+      "$bin_a" --set "$sets" ${AB_BENCH_ARGS:-} --out "$out/ab-a-$r.json" >"$out/ab-a-$r.log" 2>&1
     else
-      env "${env_b[@]}" build/ab-b/bench/flashmla_bench --set "$sets" --out "$out/ab-b-$r.json" >"$out/ab-b-$r.log" 2>&1
+      env "${env_b[@]}" build/ab-b/bench/flashmla_bench --set "$sets" ${AB_BENCH_ARGS:-} --out "$out/ab-b-$r.json" >"$out/ab-b-$r.log" 2>&1
     fi || { echo "bench $side failed"; tail -20 "$out/ab-$side-$r.log"; }
   done
 done

@@ -394,9 +394,40 @@ void replay_conversion(int num_f8, bool rope_tail, int staging_offset, int regio
       }
 }
 
-TEST(DenseFp8Sm90Convert, KPageInPlace) {
+// A K page is converted box group by box group, each inside its own bf16 region (config.h's table);
+// the replay works on the region, channels relative to the group's first.
+void replay_group(int g) {
   namespace k = sm90::dense_fp8;
-  replay_conversion(k::kF8Boxes, /*rope_tail=*/true, k::kF8StagingOffset, k::kStageBytes, k::kKBoxes);
+  const int first = k::group_first_box(g) * k::kBoxBytes;
+  const int boxes = g == k::kGroupRope ? 1 : 4;
+  replay_conversion(k::group_f8_count(g), /*rope_tail=*/g == k::kGroupRope, k::group_staging(g) - first,
+                    boxes * k::kBoxBytes, boxes);
+}
+TEST(DenseFp8Sm90Convert, KRopeGroupInPlace) { replay_group(sm90::dense_fp8::kGroupRope); }
+TEST(DenseFp8Sm90Convert, KLoGroupInPlace) { replay_group(sm90::dense_fp8::kGroupLo); }
+TEST(DenseFp8Sm90Convert, KHiGroupInPlace) { replay_group(sm90::dense_fp8::kGroupHi); }
+// The three groups tile the page: every bf16 box belongs to exactly one, and each group's fp8 boxes
+// hold exactly its channels.
+TEST(DenseFp8Sm90Convert, GroupsTileThePage) {
+  namespace k = sm90::dense_fp8;
+  int owner[k::kKBoxes];
+  for (int& o : owner) o = -1;
+  int f8_seen = 0;
+  for (int g = 0; g < k::kNumGroups; ++g) {
+    const int boxes = g == k::kGroupRope ? 1 : 4;
+    for (int b = k::group_first_box(g); b < k::group_first_box(g) + boxes; ++b) {
+      ASSERT_EQ(owner[b], -1) << "box " << b;
+      owner[b] = g;
+    }
+    EXPECT_EQ(k::group_f8_first(g) * k::kF8BoxCols, k::group_first_box(g) * k::kBoxCols) << "group " << g;
+    EXPECT_GE(k::group_staging(g), k::group_first_box(g) * k::kBoxBytes) << "staging inside the region";
+    EXPECT_LE(k::group_staging(g) + k::group_f8_count(g) * k::kF8BoxBytes,
+              (k::group_first_box(g) + boxes) * k::kBoxBytes)
+        << "group " << g;
+    f8_seen += k::group_f8_count(g);
+  }
+  for (int b = 0; b < k::kKBoxes; ++b) EXPECT_GE(owner[b], 0) << "box " << b;
+  EXPECT_EQ(f8_seen, k::kF8Boxes);
 }
 TEST(DenseFp8Sm90Convert, QTileInPlace) {
   namespace k = sm90::dense_fp8;

@@ -1,60 +1,15 @@
-// Q*K^T of the consumer warpgroups' main loop. The other building blocks (masking + online softmax,
-// the P exchange through shared memory, P*V, zeroing the V rows past a request's length) are shared
-// with the FP8-cache kernel: decode_dense_common/consumer.cuh, visible here through config.h's
-// using-directive.
+// The consumer warpgroups' main-loop pieces of the bf16/fp16 kernel. Everything is shared with the
+// FP8-cache kernel (whose converter publishes the same bf16 page layout and the same group barriers):
+// Q*K^T is decode_dense_common/issue_qk.cuh; masking + online softmax, the P exchange through shared
+// memory, P*V and zeroing the V rows past a request's length are decode_dense_common/consumer.cuh, all
+// visible here through config.h's using-directive.
 //
-// Fragment ownership (WGMMA m64nNk16 accumulator layout): thread t of a consumer warpgroup owns rows
-// r0 = 16*(t/32) + (t%32)/4 and r1 = r0 + 8 of the 64-row tile; within each n8 column block j it owns
-// columns 8j + 2*(t%4) + {0,1}. S (64 x 64 scores) is s[32], O (64 x 256, this warpgroup's half of
-// the 512 V channels) is o[128]: s[4j + e], o[4j + e] with e in {0,1} -> row r0, e in {2,3} -> r1.
+// The other consumer's page (P*V over boxes its Q*K^T waited for) needs no second mbarrier wait in
+// this kernel: the owner waited for the group's full barrier before arriving on the ready mbarrier this
+// warpgroup waits on, and the TMA bytes are in shared memory by then. (Re-waiting cost 8 try_wait loops
+// per pair; dropping it measured neutral to +1 % on the H200, docs/perf-log.md §14.)
 #pragma once
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
-#include "kernels/common/convert.cuh"
 #include "kernels/sm90/decode_dense/config.h"
 #include "kernels/sm90/decode_dense_common/consumer.cuh"
-#include "kernels/sm90/ptx.cuh"
-#include "kernels/sm90/wgmma_ops.cuh"
-
-namespace flashmla::sm90::dense {
-
-// S = Q * K^T over 576 channels: 4 k-steps with Q RoPE from registers, 32 with Q NoPE from smem.
-// Q and K tiles are 64-row x 64-channel boxes, 8192 B apart, K-major with 128 B swizzle. Each box group
-// is waited for just before its k-steps (full_bars: that page's 3 group barriers, 8 B apart, indexed
-// by BoxGroup), in the order the producer refills them (RoPE box first), so the tensor cores start on
-// the first group that lands instead of the whole page.
-template <bool kFp16>
-__device__ __forceinline__ void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem, const uint32_t (&qr)[16],
-                                         uint32_t full_bars, uint32_t parity) {
-  // Descriptors built once; each k-step adds its byte offset / 16 to the start-address field.
-  const uint64_t dq = ptx::desc_kmajor(q_smem), dk = ptx::desc_kmajor(k_smem);
-  ptx::mbar_wait(full_bars + 8 * kGroupRope, parity);
-  ptx::wgmma_fence();
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
-    const uint32_t a[4] = {qr[4 * kk], qr[4 * kk + 1], qr[4 * kk + 2], qr[4 * kk + 3]};
-    wgmma_m64n64k16_rs<kFp16, 0>(s, a, ptx::desc_advance(dk, kRopeBox * kBoxBytes + kk * 32), kk > 0);
-  }
-#pragma unroll
-  for (int box = 0; box < kQBoxes; ++box) {
-    if (box % 4 == 0) {  // boxes 0-3 are group kGroupLo, 4-7 kGroupHi
-      ptx::mbar_wait(full_bars + 8 * (box < 4 ? kGroupLo : kGroupHi), parity);
-      ptx::wgmma_fence();  // without it ptxas inserts one in the wait loop and serializes all WGMMAs (C7520)
-    }
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      const uint32_t off = box * kBoxBytes + kk * 32;
-      wgmma_m64n64k16_ss<kFp16, 0>(s, ptx::desc_advance(dq, off), ptx::desc_advance(dk, off), 1);
-    }
-  }
-  ptx::wgmma_commit();
-}
-
-// The other consumer's page (P*V over boxes its Q*K^T waited for) needs no second mbarrier wait: the
-// owner waited for the group's full barrier before arriving on the P_READY named barrier this warpgroup
-// synchronizes on, and the TMA bytes are in shared memory by then. (Re-waiting cost 8 try_wait loops
-// per pair; dropping it measured neutral to +1 % on the H200, docs/perf-log.md §14.)
-
-}  // namespace flashmla::sm90::dense
+#include "kernels/sm90/decode_dense_common/issue_qk.cuh"

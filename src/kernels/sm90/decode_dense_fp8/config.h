@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "common/host_device.h"
 #include "kernels/sm90/decode_dense_common/geometry.h"
 
 namespace flashmla::sm90::dense_fp8 {
@@ -16,39 +17,56 @@ using namespace dense_common;
 // FP8 staging: the e4m3 page arrives by TMA as 128-channel boxes (128 B rows = exactly one 128B
 // swizzle span, so the smem layout is the same as a bf16 box's: 16 B chunk c of row r at c ^ (r % 8)).
 // 576 = 4.5 x 128: the fifth box starts at channel 512 and its channels 576..639 are out of bounds
-// (TMA writes zeros there and still counts the full 8 KB). 5 x 8 KB = 40 KB per page.
+// (TMA writes zeros there and still counts the full 8 KB).
 constexpr int kF8BoxCols = 128;
 constexpr int kF8BoxBytes = kPageTokens * kF8BoxCols;  // 8192
 constexpr int kF8Boxes = 5;
-constexpr int kF8PageBytes = kF8Boxes * kF8BoxBytes;   // 40960
-// The staging lives INSIDE the bf16 stage it converts into, in its top 40 KB (there is no room for a
-// separate buffer: Q 64 KB + 2 x 72 KB + P 16 KB = 224 KB of 227). fp8 box f (at 32 KB + 8 KB f)
-// becomes bf16 boxes 2f, 2f+1 (at 16 KB f). Converting f in increasing order, in half-box passes
-// (rows 0-31, then 32-63) that read everything into registers and then barrier before writing, a
-// write never reaches bytes not yet read: the writes of box f end at 16 KB (f + 1) <= 40 KB + 8 KB f
-// (start of box f+1) for f <= 3, and the only self-overlaps (f = 3, 4) fall inside the pass being
-// read. See convert.cuh.
+// There is no room for a separate fp8 buffer (Q 64 KB + 2 x 72 KB + P 16 KB = 224 KB of 227), so each
+// BOX GROUP's fp8 bytes land inside that group's own bf16 region and are converted there, in place,
+// as soon as the group's previous occupant was released (the same three groups and releasers as the
+// bf16 kernel, geometry.h):
+//   group     bf16 boxes (region)      fp8 boxes (channels)   staged at (from the region's start)
+//   RoPE      8      (64 - 72 KB)      4 (512..639, 576+ OOB)  0     (the whole 8 KB region)
+//   Lo        0-3    ( 0 - 32 KB)      0, 1 (0..255)           16 KB (the region's top half)
+//   Hi        4-7    (32 - 64 KB)      2, 3 (256..511)         16 KB
+// fp8 box f of a group (at staging + 8 KB f) becomes bf16 boxes 2f, 2f+1 of the group (at 16 KB f).
+// Converting f in increasing order, in half-box passes (rows 0-31, then 32-63) that read everything
+// into registers and barrier before writing, a write never reaches bytes not yet read: Lo/Hi: the
+// writes of f = 0 end at 16 KB, where the staging starts; those of f = 1 cover [16, 32) KB, of which
+// a pass writes only rows of the pass just read (its own fp8 rows) or of fp8 box 0 (already read);
+// RoPE: each pass writes exactly the 4 KB it just read. convert_map.h holds the formulas, and a CPU
+// test (tests/cpp/test_dense_fp8.cpp) replays every group's passes on a byte-tagged model of smem.
+// (Until 2026-12-02 the whole page was staged in the top 40 KB of its stage, so the TMA of a page waited
+// for ALL of the previous page's groups -- the end of the previous pair -- and the conversion behind
+// it: 2x the bf16 kernel's time on compute-bound rows. docs/dense_fp8.md.)
+constexpr int kF8GroupStaging = 2 * kBoxBytes;         // Lo / Hi: 16 KB into the group's region
+FLASHMLA_HD constexpr int group_first_box(int g) { return g == kGroupRope ? kRopeBox : g == kGroupLo ? 0 : 4; }
+FLASHMLA_HD constexpr int group_f8_first(int g) { return g == kGroupRope ? 4 : g == kGroupLo ? 0 : 2; }
+FLASHMLA_HD constexpr int group_f8_count(int g) { return g == kGroupRope ? 1 : 2; }
+FLASHMLA_HD constexpr int group_staging(int g) {  // from the start of the stage
+  return group_first_box(g) * kBoxBytes + (g == kGroupRope ? 0 : kF8GroupStaging);
+}
+static_assert(group_staging(kGroupLo) % 1024 == 0 && group_staging(kGroupHi) % 1024 == 0 &&
+                  group_staging(kGroupRope) % 1024 == 0,
+              "swizzled TMA destinations must be 1024 B aligned");
+static_assert(group_f8_first(kGroupHi) * kF8BoxCols == group_first_box(kGroupHi) * kBoxCols &&
+                  group_f8_first(kGroupRope) * kF8BoxCols == group_first_box(kGroupRope) * kBoxCols,
+              "fp8 box f of a group holds the channels of its bf16 boxes 2f, 2f+1");
 // fp8 q (the fp8-q variant): the Q NoPE tile (64 rows x 512 B) arrives as 4 fp8 boxes in the top 32 KB
 // of the 64 KB bf16 Q area and is converted in place the same way (writes of box f end at 16 KB (f+1)
 // <= 32 KB + 8 KB (f+1), the start of the next unread box, for f <= 3).
 constexpr int kQF8Boxes = 4;
 constexpr int kQF8StagingOffset = 4 * kBoxBytes;       // 32 KB into the Q area
-constexpr int kF8StagingOffset = kStageBytes - kF8PageBytes;  // 32 KB into the stage
-static_assert(kF8StagingOffset == 4 * kBoxBytes, "staging = top 40 KB of a stage");
-static_assert(kF8StagingOffset % 1024 == 0, "swizzled TMA destinations must be 1024 B aligned");
 
 // WG0 = producer + converter (40 registers: TMA issue, then per half-box pass 8 input and 8 output
 // registers), all 128 threads of it converting.
 constexpr int kProducerThreads = 128;
 
-// A page's bf16 boxes are released in the three BoxGroups by their last readers, as in the bf16
-// kernel. The producer needs the whole stage (its fp8 staging overlaps boxes 4-8, the conversion
-// rewrites 0-8), so it waits for all three.
 // Shared memory after the common map (Q, 2 stages x 72 KB with the fp8 staging inside, P, rows):
-// q_full, q_empty, k_full[stage][box] (18, 128 converter arrivals each), f8_full[stage][fp8 box] (10,
-// TMA), k_empty[stage][group] (6), epilogue row-sum exchange (1), q8_full (fp8 q's TMA), p1_ready
-// and p0_ready (the consumers' P hand-offs): 40 x 8 B.
-constexpr int kNumMbarriers = 2 + kStages * kKBoxes + kStages * kF8Boxes + kStages * kNumGroups + 4;
+// q_full, q_empty, k_full[stage][group] (6, 128 converter arrivals each), f8_full[stage][group] (6,
+// TMA), k_empty[stage][group] (6, the group's releasing consumer), epilogue row-sum exchange (1),
+// q8_full (fp8 q's TMA), p1_ready and p0_ready (the consumers' P hand-offs): 24 x 8 B.
+constexpr int kNumMbarriers = 2 + 3 * kStages * kNumGroups + 4;
 constexpr int kSmemBarBytes = 384;
 // One f32 right after the mbarriers: softmax_scale * log2(e) * descale_k, computed once per CTA from
 // the device descale and re-read from smem where needed (a register held across the main loop would

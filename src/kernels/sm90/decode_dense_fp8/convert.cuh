@@ -1,20 +1,23 @@
-// The producer warpgroup's FP8 -> bf16 page conversion, in place inside the bf16 stage (config.h).
+// The producer warpgroup's FP8 -> bf16 conversion of a K page's box groups and of an fp8 Q tile, in
+// place inside the bf16 area it converts into (config.h).
 //
 // Exactness: every e4m3 value (3 mantissa bits, exponents 2^-9 .. 2^8) is a bf16 value, so the raw
 // bytes are converted WITHOUT the scale (e4m3x2 -> f16x2 -> 2 x f32 -> bf16x2, each step exact; the
 // e4m3 NaN codes 0x7F/0xFF stay NaN) and descale_k is folded into the softmax scale and the output.
 //
-// Layouts (both 128B-swizzled, 1024 B aligned, rows of 128 B, 16 B chunk c of row r at c ^ (r % 8)):
-//   fp8 box f (TMA, 64 tokens x 128 channels) at stage + 32 KB + 8 KB f: logical chunk lc of row r
-//     holds channels 128 f + 16 lc .. + 15;
-//   bf16 box b (64 tokens x 64 channels) at stage + 8 KB b: logical chunk c holds channels 64 b + 8 c.
+// Layouts (both 128B-swizzled, 1024 B aligned, rows of 128 B, 16 B chunk c of row r at c ^ (r % 8)),
+// relative to one tile (a K box group's region, config.h, or the Q area):
+//   fp8 box f (TMA, 64 tokens x 128 channels) at staging + 8 KB f: logical chunk lc of row r holds
+//     channels 128 f + 16 lc .. + 15 of the tile;
+//   bf16 box b (64 tokens x 64 channels) at dst + 8 KB b: logical chunk c holds channels 64 b + 8 c.
 // So fp8 chunk (r, lc) becomes bf16 chunks 2 (lc % 4) and 2 (lc % 4) + 1 of row r of box 2 f + lc / 4.
 //
 // One pass = half a fp8 box (32 rows, 4 KB): each thread reads two 16 B chunks, all 128 threads meet
 // at a named barrier (the writes may overlap what other threads just read, config.h), then each
-// thread writes 2 x 32 B, bank-conflict free (map: convert_tile, convert_map.h). Per page and thread: 10 passes,
-// 20 loads, <= 40 stores (half the threads skip the RoPE box's out-of-bounds half), <= 200 conversion
-// instructions (e4m3x2 -> f16x2, 2 x f16 -> f32, f32x2 -> bf16x2 per pair, plus a shift per word).
+// thread writes 2 x 32 B, bank-conflict free (map: convert_tile, convert_map.h). Per page and thread:
+// 10 passes in three groups (RoPE 2, Lo 4, Hi 4), 20 loads, <= 40 stores (half the threads skip the
+// RoPE box's out-of-bounds half), about 4.5 instructions per converted pair of values (e4m3x2 ->
+// f16x2, 2 x f16 -> f32, f32x2 -> bf16x2, a shift per word).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -43,9 +46,9 @@ __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t a, uint32_t
 }
 
 // Converts an fp8 tile staged at `staging` (kF8 TMA boxes of 64 rows x 128 B, box f completing the
-// mbarrier f8_full + f8_stride * f, phase `parity`) into 2 kF8 (kRopeTail: 2 kF8 - 1) bf16 boxes at
-// `dst` (box b at dst + 8 KB b). kPerBox: arrive on full + 8 b (128 arrivals each) as boxes complete
-// (K pages: Q*K^T starts on the first box); otherwise once on `full` at the end (the Q tile).
+// mbarrier f8_full + f8_stride * f, phase `parity`; stride 0: one barrier for all) into 2 kF8
+// (kRopeTail: 2 kF8 - 1) bf16 boxes at `dst` (box b at dst + 8 KB b). kPerBox: arrive on full + 8 b
+// (128 arrivals each) as boxes complete; otherwise once on `full` at the end (K box groups, Q tile).
 // Called by all 128 producer threads (t = thread index in the warpgroup). In place: staging is the
 // top of the destination (see config.h for why a write never reaches bytes not yet read).
 //
@@ -106,9 +109,15 @@ __device__ __forceinline__ void convert_tile(uint32_t dst, uint32_t staging, uin
   }
 }
 
-// A K page: 5 fp8 boxes (the fifth = RoPE + out-of-bounds half) -> bf16 boxes 0..8, per-box release.
-__device__ __forceinline__ void convert_page(uint32_t stage, uint32_t f8_full, uint32_t k_full, uint32_t parity, int t) {
-  convert_tile<kF8Boxes, true, true>(stage, stage + kF8StagingOffset, f8_full, 8, k_full, parity, t);
+// One box group of a K page (config.h's table), in place inside its bf16 region of the stage: the
+// RoPE group's fp8 box (its out-of-bounds half skipped) -> bf16 box 8; Lo / Hi: 2 fp8 boxes staged in
+// the region's top half -> 4 bf16 boxes. One release (128 arrivals on k_full) when the group is done.
+template <int kGroup>
+__device__ __forceinline__ void convert_group(uint32_t stage, uint32_t f8_full, uint32_t k_full, uint32_t parity,
+                                              int t) {
+  constexpr bool kRope = kGroup == kGroupRope;
+  convert_tile<group_f8_count(kGroup), kRope, false>(stage + group_first_box(kGroup) * kBoxBytes,
+                                                     stage + group_staging(kGroup), f8_full, 0, k_full, parity, t);
 }
 // The Q NoPE tile of an fp8 q: 4 fp8 boxes staged in the top 32 KB of the bf16 Q area -> bf16 boxes
 // 0..7, one release (q_full) at the end.

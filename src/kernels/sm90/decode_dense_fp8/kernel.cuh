@@ -16,24 +16,23 @@
 // Warpgroup roles (384 threads):
 //   WG0, producer + converter (40 regs, 128 threads): thread 0 issues TMA (per chunk the Q NoPE tile:
 //     bf16, 8 boxes of 64 x 64; e4m3, 4 boxes of 64 x 128 B into the top 32 KB of the Q area, which all
-//     128 threads then convert in place and publish on q_full; per page the e4m3 page as 5 boxes of 64 x 128 B into the top 40 KB of
-//     its bf16 stage); then all 128 threads convert the page in place into 9 bf16 boxes of 64 x 64
-//     (convert.cuh), releasing each box to the consumers through its own mbarrier (128 arrivals). Warp
-//     0 reads the block table 32 entries at a time.
+//     128 threads then convert in place and publish on q_full; per page, box group by box group, the
+//     group's e4m3 boxes of 64 x 128 B into the group's own bf16 region, config.h); then all 128
+//     threads convert the group in place into its bf16 boxes of 64 x 64 (convert.cuh) and publish it
+//     on the group's full mbarrier (128 arrivals). Warp 0 reads the block table 32 entries at a time.
 //   WG1 ("consumer 0") and WG2 ("consumer 1"), 232 regs each, own O[:, 0:256] and O[:, 256:512] and
 //     take pages in pairs (A, B) in the bf16 kernel's "seesaw" (see decode_dense/kernel.cuh): c0 does
 //     S_A, softmax A, O_L += P_A V_A; c1 does S_B, softmax B (after m_A), O_R += P_A V_A + P_B V_B; c0
 //     finishes O_L += P_B V_B; running max and P exchanged through smem.
 // Shared memory (config.h): Q 64 KB + 2 stages x 72 KB (fp8 staging inside) + 2 P tiles x 8 KB + row
-// exchange 1.5 KB + 40 mbarriers and 2 scale words (384 B) = 231 296 B + 1 KB alignment slack = 232 320 of
-// 232 448 B.
-// Pipeline per stage use: the producer waits until all three box groups of the stage's previous page
-// are released (its staging overlaps boxes 4-8 and the conversion rewrites 0-8), TMA fills the fp8
-// boxes (f8_full[stage][f]), the converter waits box by box and publishes bf16 boxes (k_full), the
-// consumers release groups (k_empty) as in the bf16 kernel. Producer order per pair: TMA A, TMA B,
-// convert A, convert B -- A's TMA needs only A's previous occupant released (mid-iteration of the
-// previous pair), so it overlaps the previous pair's tail; no order can deadlock because a page's
-// release never needs a later page's conversion.
+// exchange 1.5 KB + 24 mbarriers and 2 scale words (384 B area) = 231 296 B + 1 KB alignment slack =
+// 232 320 of 232 448 B.
+// Pipeline: the bf16 kernel's box groups (RoPE box, boxes 0-3, boxes 4-7), each with its own release
+// (k_empty, by its last reader), fp8 arrival (f8_full, TMA) and bf16 publication (k_full, converters).
+// A group's fp8 bytes are staged inside the group's own region, so its load needs only that group
+// released -- the RoPE boxes right after Q*K^T, page A's Lo / Hi mid-iteration -- not the whole page.
+// Producer order per pair: TMA A rope, B rope, A lo, A hi; convert them; TMA B lo, B hi; convert those.
+// No order can deadlock: a group's release never needs a later page's conversion.
 // Masking: scores of keys past a row's limit -> -inf (select); V rows past the length zeroed in the
 // bf16 stage before P*V (e4m3 NaN bytes in unused cache rows become bf16 NaN, and 0 * NaN = NaN).
 #pragma once
@@ -54,20 +53,20 @@
 
 namespace flashmla::sm90::dense_fp8 {
 
-// mbarrier addresses (8 B each): q_full, q_empty, k_full[stage][box], f8_full[stage][fp8 box],
-// k_empty[stage][group], epilogue. Computed, not looked up (stage indices are run-time values).
+// mbarrier addresses (8 B each): q_full, q_empty, k_full[stage][group], f8_full[stage][group],
+// k_empty[stage][group], epilogue, q8_full, p1_ready, p0_ready. Computed, not looked up (stage indices
+// are run-time values).
 struct SmemBarriers {
   uint32_t base;
   __device__ uint32_t q_full() const { return base; }
   __device__ uint32_t q_empty() const { return base + 8; }
-  __device__ uint32_t k_full(int s, int box) const { return base + 16 + 8 * (s * kKBoxes + box); }
-  __device__ uint32_t f8_full(int s, int f) const { return base + 16 + 8 * (kStages * kKBoxes + s * kF8Boxes + f); }
-  __device__ uint32_t k_empty(int s, int group) const {
-    return base + 16 + 8 * (kStages * (kKBoxes + kF8Boxes) + s * kNumGroups + group);
-  }
-  __device__ uint32_t epilogue() const {
-    return base + 16 + 8 * (kStages * (kKBoxes + kF8Boxes) + kStages * kNumGroups);
-  }
+  // The converted bf16 group is in smem (128 converter arrivals; the consumers' Q*K^T and P*V wait).
+  __device__ uint32_t k_full(int s, int g) const { return base + 16 + 8 * (s * kNumGroups + g); }
+  // The group's fp8 bytes have landed (TMA; the converters wait).
+  __device__ uint32_t f8_full(int s, int g) const { return base + 16 + 8 * ((kStages + s) * kNumGroups + g); }
+  // The group's last reader is done with it (one arrival; the TMA issuer and the converters wait).
+  __device__ uint32_t k_empty(int s, int g) const { return base + 16 + 8 * ((2 * kStages + s) * kNumGroups + g); }
+  __device__ uint32_t epilogue() const { return base + 16 + 8 * (3 * kStages * kNumGroups); }
   // fp8 q only: the Q tile's TMA (the converted bf16 tile is published on q_full by the converters).
   __device__ uint32_t q8_full() const { return epilogue() + 8; }
   // Consumer 1 -> 0: P_B, m_B and f_B are in smem (128 arrivals, one phase per page B; seesaw.cuh).
@@ -75,32 +74,28 @@ struct SmemBarriers {
   // Consumer 0 -> 1: P_A, m_A and f_A are in smem (128 arrivals, one phase per pair).
   __device__ uint32_t p0_ready() const { return epilogue() + 24; }
 };
+static_assert(16 + 8 * (3 * kStages * kNumGroups) + 32 == 8 * kNumMbarriers, "mbarrier map = config.h's count");
 
-// Waits until every box group of stage st's previous page was released (use = how many pages the
-// stage held before this one).
-__device__ __forceinline__ void wait_stage_free(const SmemBarriers& bars, int st, uint32_t use) {
-  if (use == 0) return;
+// Thread 0: box group g of page `blk` (config.h's table) into its staging area in stage st, once the
+// group's previous occupant (use = how many pages the stage held before) was released.
+template <int kGroup>
+__device__ __forceinline__ void load_group_fp8(const CUtensorMap* tmap_k, const SmemBarriers& bars, uint32_t stage_smem,
+                                               int st, uint32_t use, int kvh, int blk) {
+  if (use > 0) ptx::mbar_wait(bars.k_empty(st, kGroup), (use - 1) & 1);
+  ptx::mbar_arrive_expect_tx(bars.f8_full(st, kGroup), group_f8_count(kGroup) * kF8BoxBytes);
 #pragma unroll
-  for (int g = 0; g < kNumGroups; ++g) ptx::mbar_wait(bars.k_empty(st, g), (use - 1) & 1);
+  for (int i = 0; i < group_f8_count(kGroup); ++i)
+    ptx::tma_load_4d(tmap_k, stage_smem + group_staging(kGroup) + i * kF8BoxBytes, bars.f8_full(st, kGroup),
+                     (group_f8_first(kGroup) + i) * kF8BoxCols, 0, kvh, blk);
 }
 
-// Thread 0: the fp8 page `blk` into the staging area of stage st, one TMA per 128-channel box.
-__device__ __forceinline__ void load_page_fp8(const CUtensorMap* tmap_k, const SmemBarriers& bars, uint32_t stage_smem,
-                                              int st, uint32_t use, int kvh, int blk) {
-  wait_stage_free(bars, st, use);
-#pragma unroll
-  for (int f = 0; f < kF8Boxes; ++f) {
-    ptx::mbar_arrive_expect_tx(bars.f8_full(st, f), kF8BoxBytes);
-    ptx::tma_load_4d(tmap_k, stage_smem + kF8StagingOffset + f * kF8BoxBytes, bars.f8_full(st, f), f * kF8BoxCols, 0,
-                     kvh, blk);
-  }
-}
-
-// Every converter thread also waits for the stage's release before it writes (its generic writes
-// replace bf16 data the consumers' WGMMAs read), then converts.
-__device__ __forceinline__ void convert_stage(const SmemBarriers& bars, uint32_t smem_k, int st, uint32_t use, int t) {
-  wait_stage_free(bars, st, use);
-  convert_page(smem_k + st * kStageBytes, bars.f8_full(st, 0), bars.k_full(st, 0), use & 1, t);
+// Every converter thread also waits for the group's release before it writes (its generic writes
+// replace bf16 data the consumers' WGMMAs read), then converts it and publishes it on k_full.
+template <int kGroup>
+__device__ __forceinline__ void convert_stage_group(const SmemBarriers& bars, uint32_t smem_k, int st, uint32_t use,
+                                                    int t) {
+  if (use > 0) ptx::mbar_wait(bars.k_empty(st, kGroup), (use - 1) & 1);
+  convert_group<kGroup>(smem_k + st * kStageBytes, bars.f8_full(st, kGroup), bars.k_full(st, kGroup), use & 1, t);
 }
 
 // A schedule-record word re-read from memory (an L1 hit) wherever it is needed: the producer
@@ -170,6 +165,11 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
     // Pages go in pairs (A, B), as the consumers take them. Warp 0 reads the block table 32 entries at
     // a time (a pair never straddles two reads: pairs start at pb + even offsets); one flat loop keeps
     // the loop state small (this warpgroup runs on 40 registers).
+    // Per pair, group by group in the order the consumers release them (decode_dense/kernel.cuh's
+    // table): the TMAs of both RoPE boxes and of A's Lo / Hi groups (A's previous occupant is released
+    // mid-iteration of the previous pair), then their conversions, and only then B's Lo / Hi (released
+    // at the end of the previous pair): so page A is ready before the consumers reach it, and nothing
+    // waits behind B's release but B itself.
     const int32_t* bt = p.block_table + static_cast<int64_t>(req) * p.stride_bt_b;
     int blk_lane = 0;
     for (int pg = pb; pg < pe; pg += 2) {
@@ -182,12 +182,29 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
         const int blk_a = __shfl_sync(0xffffffffu, blk_lane, k);
         const int blk_b = __shfl_sync(0xffffffffu, blk_lane, k + 1);
         if (tid() == 0) {
-          load_page_fp8(tmap_k, bars, smem_k + sa * kStageBytes, sa, ua, kvh, blk_a);
-          if (has_b) load_page_fp8(tmap_k, bars, smem_k + sb * kStageBytes, sb, ub, kvh, blk_b);
+          const uint32_t da = smem_k + sa * kStageBytes, db = smem_k + sb * kStageBytes;
+          load_group_fp8<kGroupRope>(tmap_k, bars, da, sa, ua, kvh, blk_a);
+          if (has_b) load_group_fp8<kGroupRope>(tmap_k, bars, db, sb, ub, kvh, blk_b);
+          load_group_fp8<kGroupLo>(tmap_k, bars, da, sa, ua, kvh, blk_a);
+          load_group_fp8<kGroupHi>(tmap_k, bars, da, sa, ua, kvh, blk_a);
         }
       }
-      convert_stage(bars, smem_k, sa, ua, tid());
-      if (has_b) convert_stage(bars, smem_k, sb, ub, tid());
+      convert_stage_group<kGroupRope>(bars, smem_k, sa, ua, tid());
+      if (has_b) convert_stage_group<kGroupRope>(bars, smem_k, sb, ub, tid());
+      convert_stage_group<kGroupLo>(bars, smem_k, sa, ua, tid());
+      convert_stage_group<kGroupHi>(bars, smem_k, sa, ua, tid());
+      if (has_b) {
+        if (tid() < 32) {
+          const int blk_b = __shfl_sync(0xffffffffu, blk_lane, k + 1);
+          if (tid() == 0) {
+            const uint32_t db = smem_k + sb * kStageBytes;
+            load_group_fp8<kGroupLo>(tmap_k, bars, db, sb, ub, kvh, blk_b);
+            load_group_fp8<kGroupHi>(tmap_k, bars, db, sb, ub, kvh, blk_b);
+          }
+        }
+        convert_stage_group<kGroupLo>(bars, smem_k, sb, ub, tid());
+        convert_stage_group<kGroupHi>(bars, smem_k, sb, ub, tid());
+      }
       kcount += has_b ? 2 : 1;
     }
   }
@@ -225,7 +242,7 @@ struct ConsumerPolicy {
   static constexpr bool kFp16 = false;  // the converted page, P and Q are bf16
   __device__ __forceinline__ static void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem,
                                                   const uint32_t (&qr)[16], uint32_t full_bars, uint32_t parity) {
-    dense_fp8::issue_qk(s, q_smem, k_smem, qr, full_bars, parity);
+    dense_common::issue_qk<false>(s, q_smem, k_smem, qr, full_bars, parity);
   }
   __device__ __forceinline__ static void load_q_rope(uint32_t (&qr)[16], const DenseFp8DecodeParams& p, int req,
                                                      const RowInfo (&rows)[2], int tq) {
@@ -235,11 +252,11 @@ struct ConsumerPolicy {
   __device__ __forceinline__ static float scale(const DenseFp8DecodeParams&, uint32_t sbase) {
     return ptx::ld_shared_f32(sbase + kSmemScale);
   }
-  // The boxes of the other consumer's page: each box has its own full barrier here (the converters
-  // publish box by box), so the reader waits on the ones it reads.
+  // The group of the other consumer's page that a P*V reads (boxes 0-3: Lo, 4-7: Hi): the reader
+  // waits on its full barrier itself (mainloop.cuh's wait_group says why).
   __device__ __forceinline__ static void wait_other_page(const SmemBarriers& bars, int st, int first_box,
                                                          uint32_t parity) {
-    wait_boxes(bars.k_full(st, 0), first_box, parity);
+    wait_group(bars.k_full(st, first_box == 0 ? kGroupLo : kGroupHi), parity);
   }
   // An opaque copy of r0 stops the compiler from reusing (and so keeping live, i.e. spilling) the
   // first make_rows' values.
@@ -276,11 +293,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     ptx::mbar_init(bars.q_full(), kFp8Q ? kProducerThreads : 1);  // fp8 q: every converter; bf16: TMA
     ptx::mbar_init(bars.q8_full(), 1);
     ptx::mbar_init(bars.q_empty(), 2);  // one arrival per consumer warpgroup
-    for (int s = 0; s < kStages; ++s) {
-      for (int b = 0; b < kKBoxes; ++b) ptx::mbar_init(bars.k_full(s, b), kProducerThreads);  // every converter
-      for (int f = 0; f < kF8Boxes; ++f) ptx::mbar_init(bars.f8_full(s, f), 1);              // TMA issuer
-      for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_empty(s, g), 1);            // one releasing consumer
-    }
+    for (int s = 0; s < kStages; ++s)
+      for (int g = 0; g < kNumGroups; ++g) {
+        ptx::mbar_init(bars.k_full(s, g), kProducerThreads);  // every converter
+        ptx::mbar_init(bars.f8_full(s, g), 1);                // the TMA issuer's expect_tx
+        ptx::mbar_init(bars.k_empty(s, g), 1);                // the group's releasing consumer
+      }
     ptx::mbar_init(bars.epilogue(), 256);
     ptx::mbar_init(bars.p0_ready(), 128);  // every consumer-0 thread, once per page A
     ptx::mbar_init(bars.p1_ready(), 128);  // every consumer-1 thread, once per page B
