@@ -5,6 +5,7 @@ if(FLASHMLA_WITH_CUDA)
   # One kernel variant per translation unit.
   target_sources(flashmla PRIVATE
     src/kernels/sm90/decode_dense_fp8/launch.cu
+    src/kernels/sm90/decode_dense_fp8/convert_check.cu
     src/kernels/sm90/decode_dense_fp8/instantiations/bf16q.cu
     src/kernels/sm90/decode_dense_fp8/instantiations/fp8q.cu
   )

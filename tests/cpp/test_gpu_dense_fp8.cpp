@@ -24,6 +24,7 @@
 #include "common/kv_format.h"
 #include "common/numerics.h"
 #include "gpu_harness.h"
+#include "kernels/sm90/decode_dense_fp8/convert_check.h"
 
 namespace flashmla::test {
 
@@ -264,6 +265,28 @@ TEST_P(GpuDenseFp8Q, MatchesCpuFp8Backend) {
 }
 INSTANTIATE_TEST_SUITE_P(Cases, GpuDenseFp8Q, ::testing::ValuesIn(fp8q_matrix()),
                          [](const ::testing::TestParamInfo<CaseSpec>& i) { return i.param.name; });
+
+// The converter's e4m3 -> bf16 conversion (bit placement + a bf16 multiply by 2^120) on the GPU, all 256
+// codes bit for bit against the exact table: normals, subnormals (which a flushing multiply would lose),
+// +-0. The NaN codes 0x7F / 0xFF are documented to come out as +-480 (convert.cuh).
+TEST(GpuDenseFp8Convert, AllCodesExact) {
+  FLASHMLA_REQUIRE_HOPPER();
+  uint16_t* d = nullptr;
+  CUDA_OK(cudaMalloc(&d, 256 * sizeof(uint16_t)));
+  CUDA_OK(cudaMemset(d, 0xFF, 256 * sizeof(uint16_t)));
+  CUDA_OK(sm90::dense_fp8::convert_all_e4m3_codes(d, nullptr));
+  uint16_t got[256];
+  CUDA_OK(cudaMemcpy(got, d, sizeof(got), cudaMemcpyDeviceToHost));
+  CUDA_OK(cudaFree(d));
+  int subnormals = 0;
+  for (int c = 0; c < 256; ++c) {
+    const float want = (c & 0x7F) == 0x7F ? ((c & 0x80) ? -480.0f : 480.0f) : kvfmt::e4m3_to_float(static_cast<uint8_t>(c));
+    const uint16_t want_bits = numerics::float_to_bf16(want);  // exact: <= 4 significant bits
+    EXPECT_EQ(got[c], want_bits) << "code 0x" << std::hex << c << ": got bf16 0x" << got[c] << ", want 0x" << want_bits;
+    if ((c & 0x78) == 0 && (c & 7) != 0) ++subnormals;
+  }
+  EXPECT_EQ(subnormals, 14);  // the table covers the 2 x 7 subnormal codes
+}
 
 // Every kind of partitioning: none, long splits, the library's choice, more partitions than pages.
 TEST(GpuDenseFp8Decode, EveryPartitionCountMatches) {
