@@ -7,6 +7,8 @@
 #
 # Output: $OUT (or BUILD_DIR/profile)/ncu_<case>_{details,stalls,conflicts}.txt. Builds flashmla_bench if
 # needed. Clocks are left alone (--clock-control none), as the device notes require.
+#   PROFILE_KERNEL=regex (default dense_decode_kernel; the FP8-cache kernel: dense_fp8_decode_kernel)
+#   PROFILE_BENCH_ARGS="--fp8-cache" (extra flashmla_bench arguments)
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${1:-$ROOT/build/gpu}"
@@ -23,8 +25,8 @@ fi
 for c in "${CASES[@]}"; do
   rep="$BUILD_DIR/profile_$c"
   rm -f "$rep.ncu-rep"
-  timeout 240 ncu --clock-control none --kernel-name regex:dense_decode_kernel --launch-skip 2 --launch-count 1 \
-    --set full --import-source yes -o "$rep" "$BENCH" --case "$c" --no-ceilings --warmup 1 --iters 3 --repeats 1 \
+  timeout 240 ncu --clock-control none --kernel-name "regex:${PROFILE_KERNEL:-dense_decode_kernel}" --launch-skip 2 --launch-count 1 \
+    --set full --import-source yes -o "$rep" "$BENCH" --case "$c" ${PROFILE_BENCH_ARGS:-} --no-ceilings --warmup 1 --iters 3 --repeats 1 \
     >"$OUT_DIR/ncu_${c}_run.txt" 2>&1 || { echo "ncu failed for $c"; tail -5 "$OUT_DIR/ncu_${c}_run.txt"; continue; }
   ncu --import "$rep.ncu-rep" --page details >"$OUT_DIR/ncu_${c}_details.txt" 2>&1
   if ncu --import "$rep.ncu-rep" --page source --csv --print-source sass >"$BUILD_DIR/src_$c.csv" 2>"$OUT_DIR/ncu_${c}_srcerr.txt"; then

@@ -2,8 +2,8 @@
 // place inside the bf16 area it converts into (config.h).
 //
 // Exactness: every e4m3 value (3 mantissa bits, exponents 2^-9 .. 2^8) is a bf16 value, so the raw
-// bytes are converted WITHOUT the scale (e4m3x4_to_bf16x4: bit placement + one exact bf16 multiply)
-// and descale_k is folded into the softmax scale and the output.
+// bytes are converted WITHOUT the scale (e4m3x2 -> f16x2 -> 2 x f32 -> bf16x2, each step exact; the
+// e4m3 NaN codes 0x7F/0xFF stay NaN) and descale_k is folded into the softmax scale and the output.
 //
 // Layouts (both 128B-swizzled, 1024 B aligned, rows of 128 B, 16 B chunk c of row r at c ^ (r % 8)),
 // relative to one tile (a K box group's region, config.h, or the Q area):
@@ -16,7 +16,8 @@
 // at a named barrier (the writes may overlap what other threads just read, config.h), then each
 // thread writes 2 x 32 B, bank-conflict free (map: convert_tile, convert_map.h). Per page and thread:
 // 10 passes in three groups (RoPE 2, Lo 4, Hi 4), 20 loads, <= 40 stores (half the threads skip the
-// RoPE box's out-of-bounds half), 10 integer / FMA-pipe instructions per 4 converted values.
+// RoPE box's out-of-bounds half), about 4.5 instructions per converted pair of values (e4m3x2 ->
+// f16x2, 2 x f16 -> f32, f32x2 -> bf16x2, a shift per word).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -30,7 +31,6 @@
 namespace flashmla::sm90::dense_fp8 {
 
 // Two e4m3 bytes (the low 16 bits of w) -> bf16x2, low byte in the low half. Exact; NaN stays NaN.
-// Through the conversion pipe: used where few values are converted (an fp8 q's RoPE channels).
 __device__ __forceinline__ uint32_t e4m3x2_to_bf16x2(uint32_t w) {
   const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(w & 0xFFFFu), __NV_E4M3);
   const float lo = __half2float(__half(__half_raw{h.x}));
@@ -38,26 +38,17 @@ __device__ __forceinline__ uint32_t e4m3x2_to_bf16x2(uint32_t w) {
   return kernels::pack2<false>(lo, hi);  // cvt.rn.bf16x2.f32: exact here (<= 4 significant bits)
 }
 
-// Four e4m3 bytes (w, lowest byte first) -> two bf16x2 words (bytes 0, 1 -> lo; 2, 3 -> hi), exact for
-// every finite code, on the integer and FMA pipes only. The obvious chain above costs two instructions
-// of the (quarter-rate) conversion pipe per pair of values, which made the converter warpgroup the
-// kernel's limiter (docs/dense_fp8.md). Here: an e4m3 byte s.eeee.mmm placed as the bf16 bit pattern
-// s at bit 15, eeee.mmm at bits 4..10 is the bf16 value x * 2^-120 for every finite x -- normals
-// (exponent field e -> 2^(e-127) vs 2^(e-7)) and subnormals alike (e = 0: bf16 subnormal m/8 * 2^-126
-// vs m/8 * 2^-6) -- so one bf16 multiply by 2^120 (exact: the result is a normal bf16 with <= 4
-// significant bits; subnormal inputs are supported by mul.bf16x2) gives x. Per 4 values: 2 LOP3, 4 PRMT,
-// 2 IMAD, 2 HMUL2. The NaN codes 0x7F / 0xFF come out as +-480 (no quantizer writes them:
-// satfinite); unused rows are masked by select and zeroing, never by their value.
-// The GPU test GpuDenseFp8Convert.AllCodesExact checks all 256 codes against the exact table.
+// Four e4m3 bytes (w, lowest byte first) -> two bf16x2 words (bytes 0, 1 -> lo; 2, 3 -> hi): the
+// converter's unit of work. The GPU test GpuDenseFp8Convert.AllCodesExact checks all 256 codes
+// against the exact table through this function.
+// (Tried 2026-12-02: bf16 bit placement -- s at bit 15, eeee.mmm at bits 4..10 is x * 2^-120 for every
+// finite code, subnormals included -- and one bf16 multiply by 2^120, 10 integer / FMA-pipe
+// instructions per word instead of 4 conversion-pipe ones. Exact on the H200 (all 256 codes), but the
+// kernel got 2-3 % slower, not faster: the converter is not limited by the conversion pipe.
+// docs/perf-log.md §17.)
 __device__ __forceinline__ void e4m3x4_to_bf16x4(uint32_t w, uint32_t& lo, uint32_t& hi) {
-  const uint32_t mag = w & 0x7F7F7F7Fu;
-  const uint32_t sgn = w ^ mag;  // 0x80 in the bytes of negative values
-  // __byte_perm selectors: result byte n = nibble n (0-3: the first operand's bytes, 4: a zero byte).
-  const uint32_t lo_bits = __byte_perm(mag, 0u, 0x4140u) * 16u + __byte_perm(sgn, 0u, 0x1404u);
-  const uint32_t hi_bits = __byte_perm(mag, 0u, 0x4342u) * 16u + __byte_perm(sgn, 0u, 0x3424u);
-  constexpr uint32_t kTwo120 = 0x7B807B80u;  // bf16x2 (2^120, 2^120): exponent field 247
-  asm("mul.rn.bf16x2 %0, %1, %2;" : "=r"(lo) : "r"(lo_bits), "r"(kTwo120));
-  asm("mul.rn.bf16x2 %0, %1, %2;" : "=r"(hi) : "r"(hi_bits), "r"(kTwo120));
+  lo = e4m3x2_to_bf16x2(w);
+  hi = e4m3x2_to_bf16x2(w >> 16);
 }
 
 __device__ __forceinline__ void ld_shared_v4(uint32_t addr, uint32_t (&v)[4]) {
