@@ -61,15 +61,6 @@ constexpr int kQF8StagingOffset = 4 * kBoxBytes;       // 32 KB into the Q area
 // WG0 = producer + converter (40 registers: TMA issue, then per half-box pass 8 input and 8 output
 // registers), all 128 threads of it converting.
 constexpr int kProducerThreads = 128;
-// Register split of this kernel (the bf16 kernel's is 40 / 232, geometry.h): the converter runs a
-// dependent chain of about 650 instructions per page and thread, and at 40 registers ptxas keeps few
-// of a pass's 16 conversion chains in flight (ncu 2026-12-02: ~10 cycles per issued instruction, the
-// consumers stalled on its group barriers). 56 / 224 is the most the consumers can give up without spilling
-// (216 spills 44 B).
-constexpr int kFp8ProducerRegs = 56;
-constexpr int kFp8ConsumerRegs = 224;
-static_assert(128 * kFp8ProducerRegs + 256 * kFp8ConsumerRegs <= kThreads * kLaunchRegs,
-              "setmaxnreg: registers taken by the consumers must be given up by the producer");
 
 // Shared memory after the common map (Q, 2 stages x 72 KB with the fp8 staging inside, P, rows):
 // q_full, q_empty, k_full[stage][group] (6, 128 converter arrivals each), f8_full[stage][group] (6,

@@ -314,11 +314,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
-    ptx::setmaxnreg_dec<kFp8ProducerRegs>();
+    ptx::setmaxnreg_dec<kProducerRegs>();
     producer_loop<kFp8Q>(&tmap_q, &tmap_k, p, rec, tile, kvh, smem_q, smem_k, bars);
     return;
   }
-  ptx::setmaxnreg_inc<kFp8ConsumerRegs>();
+  ptx::setmaxnreg_inc<kConsumerRegs>();
 
   consumer_loop<ConsumerPolicy<kFp8Q>>(p, rec, tile, kvh, wg - 1, smem, smem_q, smem_k, bars);
 }
