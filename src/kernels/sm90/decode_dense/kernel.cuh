@@ -45,9 +45,9 @@
 #include "common/tile_map.h"
 #include "kernels/common/pdl.cuh"
 #include "kernels/sm90/decode_dense/config.h"
-#include "kernels/sm90/decode_dense/mainloop.cuh"
 #include "kernels/sm90/decode_dense/params.h"
 #include "kernels/sm90/decode_dense_common/consumer_loop.cuh"
+#include "kernels/sm90/decode_dense_common/issue_qk.cuh"
 #include "kernels/sm90/decode_dense_common/rows.cuh"
 #include "kernels/sm90/decode_dense_common/seesaw.cuh"
 #include "kernels/sm90/ptx.cuh"
@@ -154,7 +154,10 @@ struct ConsumerPolicy {
     dense_common::load_q_rope(qr, p, req, rows, tq);
   }
   __device__ __forceinline__ static float scale(const DenseDecodeParams& p, uint32_t) { return p.scale_log2; }
-  // The other consumer waited for its page's boxes before arriving on its ready mbarrier.
+  // No wait on the other consumer's page before a P*V that reads it: its owner waited for the group's
+  // full barrier (TMA complete_tx: the bytes are in smem) before arriving on the ready mbarrier this
+  // consumer waits on. (Re-waiting cost 8 try_wait loops per pair; dropping it measured neutral to
+  // +1 % on the H200, docs/perf-log.md §14.)
   __device__ __forceinline__ static void wait_other_page(const SmemBarriers&, int, int, uint32_t) {}
   __device__ __forceinline__ static int epilogue_r0(int r0) { return r0; }
   __device__ __forceinline__ static void store_output(const DenseDecodeParams& p, const float (&o)[128],

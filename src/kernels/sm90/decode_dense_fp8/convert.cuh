@@ -58,12 +58,11 @@ __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t a, uint32_t
   asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(addr), "r"(a), "r"(b), "r"(c), "r"(d) : "memory");
 }
 
-// Converts an fp8 tile staged at `staging` (kF8 TMA boxes of 64 rows x 128 B, box f completing the
-// mbarrier f8_full + f8_stride * f, phase `parity`; stride 0: one barrier for all) into 2 kF8
-// (kRopeTail: 2 kF8 - 1) bf16 boxes at `dst` (box b at dst + 8 KB b). kPerBox: arrive on full + 8 b
-// (128 arrivals each) as boxes complete; otherwise once on `full` at the end (K box groups, Q tile).
-// Called by all 128 producer threads (t = thread index in the warpgroup). In place: staging is the
-// top of the destination (see config.h for why a write never reaches bytes not yet read).
+// Converts an fp8 tile staged at `staging` (kF8 TMA boxes of 64 rows x 128 B, all completing the
+// mbarrier f8_full, phase `parity`) into 2 kF8 (kRopeTail: 2 kF8 - 1) bf16 boxes at `dst` (box b at
+// dst + 8 KB b), then arrives once on `full` (128 arrivals: a K box group, or the Q tile).
+// Called by all 128 producer threads (t = thread index in the warpgroup). In place: staging lies inside the
+// destination (see config.h for why a write never reaches bytes not yet read).
 //
 // Thread -> chunk map of a pass (32 rows x 8 logical chunks, two chunks per thread, u = 0, 1): the
 // 8 threads of a quarter-warp take rows (r, r + 1) = (2 ((t / 16) % 8) + 16 u, + 1); threads 0-3 of
@@ -75,9 +74,9 @@ __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t a, uint32_t
 //     and {0,2,4,6} ^ (sw ^ 1) (even vs odd positions), then the odd ones: 8 distinct bank groups.
 // Everything but the pass offsets is a per-thread constant (the swizzle phase of rows r + 16 u + 32 h
 // is that of r), which keeps this within the producer's 40 registers.
-template <int kF8, bool kRopeTail, bool kPerBox>
-__device__ __forceinline__ void convert_tile(uint32_t dst, uint32_t staging, uint32_t f8_full, uint32_t f8_stride,
-                                             uint32_t full, uint32_t parity, int t_in) {
+template <int kF8, bool kRopeTail>
+__device__ __forceinline__ void convert_tile(uint32_t dst, uint32_t staging, uint32_t f8_full, uint32_t full,
+                                             uint32_t parity, int t_in) {
   // The per-thread constants below are recomputed at each call (about 15 instructions) from an opaque
   // copy of t: hoisted out of the chunk and page loops they would stay live and spill (40 registers).
   int t = t_in;
@@ -87,7 +86,7 @@ __device__ __forceinline__ void convert_tile(uint32_t dst, uint32_t staging, uin
   const uint32_t wr = dst + convert_map::write_base(t, kBoxBytes);
 #pragma unroll 1
   for (int f = 0; f < kF8; ++f) {
-    ptx::mbar_wait(f8_full + f8_stride * f, parity);
+    ptx::mbar_wait(f8_full, parity);  // (re-waited per box: a completed phase is one try_wait)
     const bool skip = kRopeTail && f == kF8 - 1 && hi_box;  // channels 576..639: out of bounds, no box
 #pragma unroll 1
     for (int h = 0; h < 2; ++h) {
@@ -109,18 +108,11 @@ __device__ __forceinline__ void convert_tile(uint32_t dst, uint32_t staging, uin
         }
       }
     }
-    if constexpr (kPerBox) {
-      // This thread's writes to bf16 boxes 2f, 2f+1 are done: make them visible to WGMMA (async
-      // proxy), then arrive (the consumers' wait on the 128th arrival is the acquire).
-      ptx::fence_proxy_async();
-      ptx::mbar_arrive(full + 8 * (2 * f));
-      if (!kRopeTail || f < kF8 - 1) ptx::mbar_arrive(full + 8 * (2 * f + 1));
-    }
   }
-  if constexpr (!kPerBox) {
-    ptx::fence_proxy_async();
-    ptx::mbar_arrive(full);
-  }
+  // This thread's bf16 writes are done: make them visible to WGMMA (async proxy), then arrive (the
+  // consumers' wait on the 128th arrival is the acquire).
+  ptx::fence_proxy_async();
+  ptx::mbar_arrive(full);
 }
 
 // One box group of a K page (config.h's table), in place inside its bf16 region of the stage: the
@@ -130,13 +122,13 @@ template <int kGroup>
 __device__ __forceinline__ void convert_group(uint32_t stage, uint32_t f8_full, uint32_t k_full, uint32_t parity,
                                               int t) {
   constexpr bool kRope = kGroup == kGroupRope;
-  convert_tile<group_f8_count(kGroup), kRope, false>(stage + group_first_box(kGroup) * kBoxBytes,
-                                                     stage + group_staging(kGroup), f8_full, 0, k_full, parity, t);
+  convert_tile<group_f8_count(kGroup), kRope>(stage + group_first_box(kGroup) * kBoxBytes,
+                                              stage + group_staging(kGroup), f8_full, k_full, parity, t);
 }
 // The Q NoPE tile of an fp8 q: 4 fp8 boxes staged in the top 32 KB of the bf16 Q area -> bf16 boxes
 // 0..7, one release (q_full) at the end.
 __device__ __forceinline__ void convert_q(uint32_t smem_q, uint32_t q8_full, uint32_t q_full, uint32_t parity, int t) {
-  convert_tile<kQF8Boxes, false, false>(smem_q, smem_q + kQF8StagingOffset, q8_full, 0, q_full, parity, t);
+  convert_tile<kQF8Boxes, false>(smem_q, smem_q + kQF8StagingOffset, q8_full, q_full, parity, t);
 }
 
 }  // namespace flashmla::sm90::dense_fp8

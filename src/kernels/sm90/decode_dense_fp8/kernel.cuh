@@ -43,11 +43,11 @@
 #include "common/tile_map.h"
 #include "kernels/common/pdl.cuh"
 #include "kernels/sm90/decode_dense_common/consumer_loop.cuh"
+#include "kernels/sm90/decode_dense_common/issue_qk.cuh"
 #include "kernels/sm90/decode_dense_common/rows.cuh"
 #include "kernels/sm90/decode_dense_common/seesaw.cuh"
 #include "kernels/sm90/decode_dense_fp8/config.h"
 #include "kernels/sm90/decode_dense_fp8/convert.cuh"
-#include "kernels/sm90/decode_dense_fp8/mainloop.cuh"
 #include "kernels/sm90/decode_dense_fp8/params.h"
 #include "kernels/sm90/ptx.cuh"
 
@@ -252,11 +252,13 @@ struct ConsumerPolicy {
   __device__ __forceinline__ static float scale(const DenseFp8DecodeParams&, uint32_t sbase) {
     return ptx::ld_shared_f32(sbase + kSmemScale);
   }
-  // The group of the other consumer's page that a P*V reads (boxes 0-3: Lo, 4-7: Hi): the reader
-  // waits on its full barrier itself (mainloop.cuh's wait_group says why).
+  // The group of the other consumer's page that a P*V reads (boxes 0-3: Lo, 4-7: Hi): the data is
+  // there (the P exchange orders it), but waiting on the group's full barrier is what makes the
+  // converter's writes (generic proxy, fenced for the async proxy) visible to this warpgroup's WGMMA
+  // reads under the memory model. One try_wait (the phase completed long ago).
   __device__ __forceinline__ static void wait_other_page(const SmemBarriers& bars, int st, int first_box,
                                                          uint32_t parity) {
-    wait_group(bars.k_full(st, first_box == 0 ? kGroupLo : kGroupHi), parity);
+    ptx::mbar_wait(bars.k_full(st, first_box == 0 ? kGroupLo : kGroupHi), parity);
   }
   // An opaque copy of r0 stops the compiler from reusing (and so keeping live, i.e. spilling) the
   // first make_rows' values.
