@@ -315,11 +315,15 @@ TEST(DenseFp8Quantize, PerTensorScaleRoundTrip) {
 
 // ---- the sm90 kernel's in-place fp8 -> bf16 conversion map (kernels/sm90/decode_dense_fp8) ----
 // Replays, on the host, the exact address formulas the converter warpgroup uses (convert_map.h), with
-// the kernel's pass structure (every thread reads its two chunks, barrier, every thread writes), on a
-// byte-tagged model of shared memory. Checks: every read finds the staged fp8 byte it expects (so no
-// earlier write clobbered unread staging), every bf16 element of every box ends up holding the right
-// channel of the right row, nothing is written outside the destination, and each 16-byte shared-memory
-// access instruction of a quarter-warp touches 8 distinct 16-byte bank groups (no conflicts).
+// the kernel's order (per fp8 box: every thread reads its four chunks, a barrier where
+// convert_map::barrier_before_write says so, every thread writes), on a byte-tagged model of shared
+// memory. Between two barriers the threads' accesses may interleave in any order, so the replay runs
+// an epoch (the boxes since the last barrier) as: all its reads, then all its writes, and checks
+// that no write of the epoch overlaps a staging byte read in it. Checks: every read finds the staged
+// fp8 byte it expects (no earlier write clobbered unread staging), every bf16 element of every box
+// ends up holding the right channel of the right row, nothing is written outside the destination,
+// and each 16-byte shared-memory access instruction of a quarter-warp touches 8 distinct 16-byte bank
+// groups (no conflicts).
 void replay_conversion(int num_f8, bool rope_tail, int staging_offset, int region_bytes, int num_bf16_boxes) {
   namespace cm = sm90::dense_fp8::convert_map;
   constexpr int kBox = sm90::dense_fp8::kBoxBytes, kF8Box = sm90::dense_fp8::kF8BoxBytes;
@@ -331,22 +335,32 @@ void replay_conversion(int num_f8, bool rope_tail, int staging_offset, int regio
         const int lc = ch / 16, pc = lc ^ (row & 7);
         mem[staging_offset + f * kF8Box + row * 128 + pc * 16 + ch % 16] = row * 1024 + f * 128 + ch + 1;
       }
-  int conflicts = 0;
-  for (int f = 0; f < num_f8; ++f) {
-    for (int h = 0; h < 2; ++h) {
-      int32_t regs[128][2][16];
-      for (int t = 0; t < 128; ++t) {
-        ASSERT_EQ(cm::read_base(t) + cm::read_step(f, h, 1, kF8Box), cm::read_base(t) + cm::read_step(f, h, 0, kF8Box) + 2048u);
+  int conflicts = 0, barriers = 0;
+  // regs[f][t][h][u][byte]: what thread t read for chunk (h, u) of box f.
+  std::vector<int32_t> regs(static_cast<size_t>(num_f8) * 128 * 2 * 2 * 16);
+  auto reg = [&](int f, int t, int h, int u, int i) -> int32_t& {
+    return regs[((((static_cast<size_t>(f) * 128 + t) * 2 + h) * 2 + u) * 16) + i];
+  };
+  auto writes_of = [&](int f, int t, int h, int u, int e) {
+    const uint32_t d = cm::write_base(t, kBox) + cm::write_step(f, h, u, kBox);
+    return e ? (d ^ 16u) : d;
+  };
+  auto skips = [&](int f, int t) { return rope_tail && f == num_f8 - 1 && cm::lchunk(t) >= 4; };
+  std::vector<int> epoch_reads;   // boxes read since the last barrier
+  std::vector<int> epoch_writes;  // boxes whose writes are pending in this epoch
+  auto read_box = [&](int f) {
+    for (int h = 0; h < 2; ++h)
+      for (int t = 0; t < 128; ++t)
         for (int u = 0; u < 2; ++u) {
           const uint32_t a = staging_offset + cm::read_base(t) + cm::read_step(f, h, u, kF8Box);
           const int row = cm::row0(t) + 16 * u + 32 * h;
           for (int i = 0; i < 16; ++i) {
-            regs[t][u][i] = mem[a + i];
-            ASSERT_EQ(regs[t][u][i], row * 1024 + f * 128 + 16 * cm::lchunk(t) + i + 1)
+            reg(f, t, h, u, i) = mem[a + i];
+            ASSERT_EQ(reg(f, t, h, u, i), row * 1024 + f * 128 + 16 * cm::lchunk(t) + i + 1)
                 << "f " << f << " h " << h << " t " << t << " u " << u << " byte " << i << ": staging clobbered";
           }
         }
-      }
+    for (int h = 0; h < 2; ++h)
       for (int u = 0; u < 2; ++u)
         for (int q = 0; q < 16; ++q) {
           uint32_t seen = 0;
@@ -354,38 +368,58 @@ void replay_conversion(int num_f8, bool rope_tail, int staging_offset, int regio
             seen |= 1u << (((staging_offset + cm::read_base(t) + cm::read_step(f, h, u, kF8Box)) / 16) % 8);
           if (seen != 0xffu) ++conflicts;
         }
-      // (barrier) then the writes
+  };
+  auto flush_writes = [&] {  // the epoch's writes, after checking they race with none of its reads
+    for (int f : epoch_writes)
+      for (int t = 0; t < 128; ++t) {
+        if (skips(f, t)) continue;
+        for (int h = 0; h < 2; ++h)
+          for (int u = 0; u < 2; ++u)
+            for (int e = 0; e < 2; ++e) {
+              const uint32_t dd = writes_of(f, t, h, u, e);
+              ASSERT_LE(dd + 16, static_cast<uint32_t>(region_bytes));
+              for (int j : epoch_reads) {
+                const uint32_t s0 = staging_offset + j * kF8Box;
+                ASSERT_FALSE(dd < s0 + kF8Box && s0 < dd + 16)
+                    << "box " << f << "'s writes race with box " << j << "'s reads (no barrier between)";
+              }
+              for (int i = 0; i < 8; ++i) {
+                mem[dd + 2 * i] = reg(f, t, h, u, 8 * e + i);  // a bf16 element: its tag in the low byte
+                mem[dd + 2 * i + 1] = -1;
+              }
+            }
+      }
+    epoch_writes.clear();
+  };
+  for (int f = 0; f < num_f8; ++f) {
+    read_box(f);
+    if (::testing::Test::HasFatalFailure()) return;
+    epoch_reads.push_back(f);
+    if (cm::barrier_before_write(f, num_f8, rope_tail, staging_offset, kBox, kF8Box)) {
+      ++barriers;
+      flush_writes();  // the previous boxes' writes happened before the barrier
+      if (::testing::Test::HasFatalFailure()) return;
+      epoch_reads.clear();
+    }
+    epoch_writes.push_back(f);
+    for (int h = 0; h < 2; ++h)
       for (int e = 0; e < 2; ++e)
         for (int u = 0; u < 2; ++u)
           for (int q = 0; q < 16; ++q) {
             uint32_t seen = 0;
             int active = 0;
             for (int t = 8 * q; t < 8 * q + 8; ++t) {
-              if (rope_tail && f == num_f8 - 1 && cm::lchunk(t) >= 4) continue;
+              if (skips(f, t)) continue;
               ++active;
-              uint32_t d = cm::write_base(t, kBox) + cm::write_step(f, h, u, kBox);
-              if (e == 1) d ^= 16;
-              seen |= 1u << ((d / 16) % 8);
+              seen |= 1u << ((writes_of(f, t, h, u, e) / 16) % 8);
             }
             if (__builtin_popcount(seen) != active) ++conflicts;
           }
-      for (int t = 0; t < 128; ++t) {
-        if (rope_tail && f == num_f8 - 1 && cm::lchunk(t) >= 4) continue;
-        for (int u = 0; u < 2; ++u) {
-          const uint32_t d = cm::write_base(t, kBox) + cm::write_step(f, h, u, kBox);
-          for (int e = 0; e < 2; ++e) {
-            const uint32_t dd = e ? (d ^ 16u) : d;
-            ASSERT_LE(dd + 16, static_cast<uint32_t>(region_bytes));
-            for (int i = 0; i < 8; ++i) {
-              mem[dd + 2 * i] = regs[t][u][8 * e + i];  // a bf16 element: its tag in the low byte
-              mem[dd + 2 * i + 1] = -1;
-            }
-          }
-        }
-      }
-    }
   }
+  flush_writes();
+  if (::testing::Test::HasFatalFailure()) return;
   EXPECT_EQ(conflicts, 0) << "bank-conflicted access instructions";
+  EXPECT_LE(barriers, (num_f8 + 1) / 2) << "barriers per tile";
   for (int b = 0; b < num_bf16_boxes; ++b)
     for (int row = 0; row < 64; ++row)
       for (int ch = 0; ch < 64; ++ch) {

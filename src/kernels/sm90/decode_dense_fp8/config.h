@@ -58,9 +58,17 @@ static_assert(group_f8_first(kGroupHi) * kF8BoxCols == group_first_box(kGroupHi)
 constexpr int kQF8Boxes = 4;
 constexpr int kQF8StagingOffset = 4 * kBoxBytes;       // 32 KB into the Q area
 
-// WG0 = producer + converter (40 registers: TMA issue, then per half-box pass 8 input and 8 output
-// registers), all 128 threads of it converting.
+// WG0 = producer + converter, all 128 threads of it converting.
 constexpr int kProducerThreads = 128;
+// Register split of this kernel (the bf16 kernel's is 40 / 232, geometry.h): the converter holds a
+// whole fp8 box's 16 input words per thread so that its 16 conversion chains and 4 loads are in
+// flight together (at 40 registers, in half-box passes, ncu measured ~10 cycles per issued
+// instruction: a latency-bound converter). 56 / 224 is the most the consumers can give up without
+// spilling (216 spills 44 B).
+constexpr int kFp8ProducerRegs = 56;
+constexpr int kFp8ConsumerRegs = 224;
+static_assert(128 * kFp8ProducerRegs + 256 * kFp8ConsumerRegs <= kThreads * kLaunchRegs,
+              "setmaxnreg: registers taken by the consumers must be given up by the producer");
 
 // Shared memory after the common map (Q, 2 stages x 72 KB with the fp8 staging inside, P, rows):
 // q_full, q_empty, k_full[stage][group] (6, 128 converter arrivals each), f8_full[stage][group] (6,
@@ -70,7 +78,7 @@ constexpr int kNumMbarriers = 2 + 3 * kStages * kNumGroups + 4;
 constexpr int kSmemBarBytes = 384;
 // One f32 right after the mbarriers: softmax_scale * log2(e) * descale_k, computed once per CTA from
 // the device descale and re-read from smem where needed (a register held across the main loop would
-// push the 232-register consumers into spills; the bf16 kernel's scale is a kernel parameter).
+// push the 224-register consumers into spills; the bf16 kernel's scale is a kernel parameter).
 constexpr int kSmemScale = kSmemBars + kNumMbarriers * 8;
 constexpr int kSmemDescale = kSmemScale + 4;  // descale_k itself, for the epilogue
 constexpr int kSmemUsed = kSmemBars + kSmemBarBytes;

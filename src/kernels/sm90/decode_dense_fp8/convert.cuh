@@ -12,16 +12,18 @@
 //   bf16 box b (64 tokens x 64 channels) at dst + 8 KB b: logical chunk c holds channels 64 b + 8 c.
 // So fp8 chunk (r, lc) becomes bf16 chunks 2 (lc % 4) and 2 (lc % 4) + 1 of row r of box 2 f + lc / 4.
 //
-// One pass = half a fp8 box (32 rows, 4 KB): each thread reads two 16 B chunks, all 128 threads meet
-// at a named barrier (the writes may overlap what other threads just read, config.h), then each
-// thread writes 2 x 32 B, bank-conflict free (map: convert_tile, convert_map.h). Per page and thread:
-// 10 passes in three groups (RoPE 2, Lo 4, Hi 4), 20 loads, <= 40 stores (half the threads skip the
-// RoPE box's out-of-bounds half), about 4.5 instructions per converted pair of values (e4m3x2 ->
-// f16x2, 2 x f16 -> f32, f32x2 -> bf16x2, a shift per word).
+// Per fp8 box each thread reads four 16 B chunks, the warpgroup meets at a named barrier only where a
+// write may reach staging not yet read by every thread (config.h, convert_map::barrier_before_write),
+// then each thread writes 4 x 32 B, bank-conflict free (map: convert_tile, convert_map.h). Per page and
+// thread: 5 fp8 boxes in three groups (RoPE 1, Lo 2, Hi 2), 3 barriers, 20 loads, <= 40 stores (half
+// the threads skip the RoPE box's out-of-bounds half), about 4.5 instructions per converted pair of
+// values (e4m3x2 -> f16x2, 2 x f16 -> f32, f32x2 -> bf16x2, a shift per word).
 #pragma once
 
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
+
+#include <utility>
 
 #include "kernels/common/convert.cuh"
 #include "kernels/sm90/decode_dense_fp8/config.h"
@@ -58,57 +60,71 @@ __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t a, uint32_t
   asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(addr), "r"(a), "r"(b), "r"(c), "r"(d) : "memory");
 }
 
-// Converts an fp8 tile staged at `staging` (kF8 TMA boxes of 64 rows x 128 B, all completing the
+// Converts an fp8 tile staged at dst + kStaging (kF8 TMA boxes of 64 rows x 128 B, all completing the
 // mbarrier f8_full, phase `parity`) into 2 kF8 (kRopeTail: 2 kF8 - 1) bf16 boxes at `dst` (box b at
 // dst + 8 KB b), then arrives once on `full` (128 arrivals: a K box group, or the Q tile).
-// Called by all 128 producer threads (t = thread index in the warpgroup). In place: staging lies inside the
-// destination (see config.h for why a write never reaches bytes not yet read).
+// Called by all 128 producer threads (t = thread index in the warpgroup). In place: per fp8 box, every
+// thread reads its 4 chunks (16 registers, all four loads in flight), then -- only where a write can
+// reach staging another thread may not have read yet (convert_map::barrier_before_write) -- the
+// warpgroup meets at a named barrier, then each thread converts its 16 words (16 independent chains)
+// and writes 8 x 16 B. Barriers per tile: RoPE 1, Lo / Hi 1 (before box 1; box 0's writes end where
+// the staging starts), Q 2 (before boxes 2 and 3). (Until 2026-12-02: half-box passes of 2 chunks
+// with a barrier each, 10 per page, on 40 registers.)
 //
-// Thread -> chunk map of a pass (32 rows x 8 logical chunks, two chunks per thread, u = 0, 1): the
-// 8 threads of a quarter-warp take rows (r, r + 1) = (2 ((t / 16) % 8) + 16 u, + 1); threads 0-3 of
-// the quarter take row r, 4-7 row r + 1; with s = (t / 8) % 2 the first row's threads take logical
+// Thread -> chunk map (chunk (h, u) of a box: row row0 + 16 u + 32 h, h, u = 0, 1): the 8 threads of a
+// quarter-warp take rows (r, r + 1) = (2 ((t / 16) % 8) + 16 u + 32 h, + 1); threads 0-3 of the
+// quarter take row r, 4-7 row r + 1; with s = (t / 8) % 2 the first row's threads take logical
 // chunks 4 s .. 4 s + 3 and the second row's the other four. So each quarter-warp
 //   reads 4 chunks of row r and 4 of row r + 1 whose physical positions are {0..3} ^ sw and
 //     {4..7} ^ (sw ^ 1) (or the other way round): 8 distinct 16 B bank groups;
 //   writes box 2f from one row and box 2f+1 from the other, first the even bf16 chunks, {0,2,4,6} ^ sw
 //     and {0,2,4,6} ^ (sw ^ 1) (even vs odd positions), then the odd ones: 8 distinct bank groups.
-// Everything but the pass offsets is a per-thread constant (the swizzle phase of rows r + 16 u + 32 h
-// is that of r), which keeps this within the producer's 40 registers.
-template <int kF8, bool kRopeTail>
-__device__ __forceinline__ void convert_tile(uint32_t dst, uint32_t staging, uint32_t f8_full, uint32_t full,
-                                             uint32_t parity, int t_in) {
+// Everything but the chunk offsets is a per-thread constant (the swizzle phase of rows r + 16 u + 32 h
+// is that of r).
+// fp8 box F of a tile: this thread's 4 reads, the barrier where needed, its conversions and writes.
+template <int kF8, bool kRopeTail, int kStaging, int F>
+__device__ __forceinline__ void convert_box(uint32_t rd, uint32_t wr, bool hi_box) {
+  uint32_t in[2][2][4];
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int u = 0; u < 2; ++u) ld_shared_v4(rd + convert_map::read_step(F, h, u, kF8BoxBytes), in[h][u]);
+  if constexpr (convert_map::barrier_before_write(F, kF8, kRopeTail, kStaging, kBoxBytes, kF8BoxBytes))
+    ptx::bar_sync(kBarConvert, kProducerThreads);
+  if (kRopeTail && F == kF8 - 1 && hi_box) return;  // channels 576..639: out of bounds, no box
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      // Channels 0-7 of the chunk (words 0, 1) -> bf16 chunk 2 (lc % 4), channels 8-15 -> the next
+      // one (its physical position differs in bit 4 of the address only).
+      const uint32_t d = wr + convert_map::write_step(F, h, u, kBoxBytes);
+      uint32_t o[8];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) e4m3x4_to_bf16x4(in[h][u][i], o[2 * i], o[2 * i + 1]);
+      st_shared_v4(d, o[0], o[1], o[2], o[3]);
+      st_shared_v4(d ^ 16, o[4], o[5], o[6], o[7]);
+    }
+}
+
+template <int kF8, bool kRopeTail, int kStaging, int... F>
+__device__ __forceinline__ void convert_boxes(uint32_t rd, uint32_t wr, bool hi_box,
+                                              std::integer_sequence<int, F...>) {
+  (convert_box<kF8, kRopeTail, kStaging, F>(rd, wr, hi_box), ...);  // boxes in increasing order
+}
+
+template <int kF8, bool kRopeTail, int kStaging>
+__device__ __forceinline__ void convert_tile(uint32_t dst, uint32_t f8_full, uint32_t full, uint32_t parity,
+                                             int t_in) {
   // The per-thread constants below are recomputed at each call (about 15 instructions) from an opaque
-  // copy of t: hoisted out of the chunk and page loops they would stay live and spill (40 registers).
+  // copy of t: hoisted out of the page loop they would stay live across it.
   int t = t_in;
   asm volatile("" : "+r"(t));
   const bool hi_box = convert_map::lchunk(t) >= 4;  // -> bf16 box 2f + 1 (absent for the RoPE box)
-  const uint32_t rd = staging + convert_map::read_base(t);
+  const uint32_t rd = dst + kStaging + convert_map::read_base(t);
   const uint32_t wr = dst + convert_map::write_base(t, kBoxBytes);
-#pragma unroll 1
-  for (int f = 0; f < kF8; ++f) {
-    ptx::mbar_wait(f8_full, parity);  // (re-waited per box: a completed phase is one try_wait)
-    const bool skip = kRopeTail && f == kF8 - 1 && hi_box;  // channels 576..639: out of bounds, no box
-#pragma unroll 1
-    for (int h = 0; h < 2; ++h) {
-      uint32_t in[2][4];
-#pragma unroll
-      for (int u = 0; u < 2; ++u) ld_shared_v4(rd + convert_map::read_step(f, h, u, kF8BoxBytes), in[u]);
-      ptx::bar_sync(kBarConvert, kProducerThreads);
-      if (!skip) {
-#pragma unroll
-        for (int u = 0; u < 2; ++u) {
-          // Channels 0-7 of the chunk (words 0, 1) -> bf16 chunk 2 (lc % 4), channels 8-15 -> the next
-          // one (its physical position differs in bit 4 of the address only).
-          const uint32_t d = wr + convert_map::write_step(f, h, u, kBoxBytes);
-          uint32_t o[8];
-#pragma unroll
-          for (int i = 0; i < 4; ++i) e4m3x4_to_bf16x4(in[u][i], o[2 * i], o[2 * i + 1]);
-          st_shared_v4(d, o[0], o[1], o[2], o[3]);
-          st_shared_v4(d ^ 16, o[4], o[5], o[6], o[7]);
-        }
-      }
-    }
-  }
+  ptx::mbar_wait(f8_full, parity);  // all kF8 boxes complete one phase
+  convert_boxes<kF8, kRopeTail, kStaging>(rd, wr, hi_box, std::make_integer_sequence<int, kF8>{});
   // This thread's bf16 writes are done: make them visible to WGMMA (async proxy), then arrive (the
   // consumers' wait on the 128th arrival is the acquire).
   ptx::fence_proxy_async();
@@ -122,13 +138,13 @@ template <int kGroup>
 __device__ __forceinline__ void convert_group(uint32_t stage, uint32_t f8_full, uint32_t k_full, uint32_t parity,
                                               int t) {
   constexpr bool kRope = kGroup == kGroupRope;
-  convert_tile<group_f8_count(kGroup), kRope>(stage + group_first_box(kGroup) * kBoxBytes,
-                                              stage + group_staging(kGroup), f8_full, k_full, parity, t);
+  convert_tile<group_f8_count(kGroup), kRope, group_staging(kGroup) - group_first_box(kGroup) * kBoxBytes>(
+      stage + group_first_box(kGroup) * kBoxBytes, f8_full, k_full, parity, t);
 }
 // The Q NoPE tile of an fp8 q: 4 fp8 boxes staged in the top 32 KB of the bf16 Q area -> bf16 boxes
 // 0..7, one release (q_full) at the end.
 __device__ __forceinline__ void convert_q(uint32_t smem_q, uint32_t q8_full, uint32_t q_full, uint32_t parity, int t) {
-  convert_tile<kQF8Boxes, false>(smem_q, smem_q + kQF8StagingOffset, q8_full, q_full, parity, t);
+  convert_tile<kQF8Boxes, false, kQF8StagingOffset>(smem_q, q8_full, q_full, parity, t);
 }
 
 }  // namespace flashmla::sm90::dense_fp8

@@ -34,4 +34,28 @@ FLASHMLA_HD uint32_t write_step(int f, int h, int u, int bf16_box_bytes) {
   return static_cast<uint32_t>(f * 2 * bf16_box_bytes + (32 * h + 16 * u) * 128);
 }
 
+// In-place order (convert.cuh): every thread reads all four chunks of fp8 box f, then -- only where
+// needed -- the warpgroup meets at a barrier, then every thread writes box f's bf16 chunks. The bf16
+// writes of box f cover [2 f, 2 f + 2) bf16 boxes from the destination ([2 f, 2 f + 1) for a RoPE tail),
+// fp8 box j is staged at [staging_offset + j f8_box, + f8_box). A barrier before box f's writes orders
+// them after every thread's reads of boxes 0..f; without one they may race with any read issued since
+// the last barrier. So box f needs a barrier iff its writes overlap the staging of a box read since
+// the last barrier (boxes c+1..f, c = the last box that had one). Boxes j > f are read later by
+// construction and must never be overlapped (the CPU replay test checks this with tagged bytes).
+FLASHMLA_HD constexpr bool ranges_overlap(int a0, int a1, int b0, int b1) { return a0 < b1 && b0 < a1; }
+FLASHMLA_HD constexpr bool barrier_before_write(int f, int num_f8, bool rope_tail, int staging_offset,
+                                                int bf16_box_bytes, int f8_box_bytes) {
+  int covered = -1;  // boxes 0..covered were read before the last barrier
+  for (int g = 0; g <= f; ++g) {
+    const int w0 = 2 * g * bf16_box_bytes;
+    const int w1 = w0 + (rope_tail && g == num_f8 - 1 ? 1 : 2) * bf16_box_bytes;
+    bool need = false;
+    for (int j = covered + 1; j <= g; ++j)
+      need = need || ranges_overlap(w0, w1, staging_offset + j * f8_box_bytes, staging_offset + (j + 1) * f8_box_bytes);
+    if (g == f) return need;
+    if (need) covered = g;
+  }
+  return false;
+}
+
 }  // namespace flashmla::sm90::dense_fp8::convert_map

@@ -14,13 +14,13 @@
 // the bf16 kernel (P in bf16, fp32 accumulation order).
 //
 // Warpgroup roles (384 threads):
-//   WG0, producer + converter (40 regs, 128 threads): thread 0 issues TMA (per chunk the Q NoPE tile:
+//   WG0, producer + converter (56 regs, 128 threads): thread 0 issues TMA (per chunk the Q NoPE tile:
 //     bf16, 8 boxes of 64 x 64; e4m3, 4 boxes of 64 x 128 B into the top 32 KB of the Q area, which all
 //     128 threads then convert in place and publish on q_full; per page, box group by box group, the
 //     group's e4m3 boxes of 64 x 128 B into the group's own bf16 region, config.h); then all 128
 //     threads convert the group in place into its bf16 boxes of 64 x 64 (convert.cuh) and publish it
 //     on the group's full mbarrier (128 arrivals). Warp 0 reads the block table 32 entries at a time.
-//   WG1 ("consumer 0") and WG2 ("consumer 1"), 232 regs each, own O[:, 0:256] and O[:, 256:512] and
+//   WG1 ("consumer 0") and WG2 ("consumer 1"), 224 regs each, own O[:, 0:256] and O[:, 256:512] and
 //     take pages in pairs (A, B) in the bf16 kernel's "seesaw" (see decode_dense/kernel.cuh): c0 does
 //     S_A, softmax A, O_L += P_A V_A; c1 does S_B, softmax B (after m_A), O_R += P_A V_A + P_B V_B; c0
 //     finishes O_L += P_B V_B; running max and P exchanged through smem.
@@ -99,7 +99,7 @@ __device__ __forceinline__ void convert_stage_group(const SmemBarriers& bars, ui
 }
 
 // A schedule-record word re-read from memory (an L1 hit) wherever it is needed: the producer
-// warpgroup runs on 40 registers and cannot keep the record's words live across the conversion.
+// warpgroup runs on 56 registers and cannot keep the record's words live across the conversion.
 __device__ __forceinline__ int rec_word(const int32_t* rec, int i) {
   int v;
   asm volatile("ld.global.nc.b32 %0, [%1];" : "=r"(v) : "l"(rec + i));
@@ -134,7 +134,7 @@ template <bool kFp8Q>
 __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const CUtensorMap* tmap_k,
                                               const DenseFp8DecodeParams& p, const int32_t* rec, int tile, int kvh,
                                               uint32_t smem_q, uint32_t smem_k, const SmemBarriers& bars) {
-  // The thread index is re-read from %tid.x where needed (an S2R) rather than kept live: on 40 registers
+  // The thread index is re-read from %tid.x where needed (an S2R) rather than kept live: on 56 registers
   // ptxas would otherwise spill it across the conversion loops.
   auto tid = [] {
     uint32_t v;
@@ -164,7 +164,7 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
     const int pe = req == rec_word(rec, plan::kRecEndReq) ? rec_word(rec, plan::kRecEndBlock) : n;
     // Pages go in pairs (A, B), as the consumers take them. Warp 0 reads the block table 32 entries at
     // a time (a pair never straddles two reads: pairs start at pb + even offsets); one flat loop keeps
-    // the loop state small (this warpgroup runs on 40 registers).
+    // the loop state small (this warpgroup runs on 56 registers).
     // Per pair, group by group in the order the consumers release them (decode_dense/kernel.cuh's
     // table): the TMAs of both RoPE boxes and of A's Lo / Hi groups (A's previous occupant is released
     // mid-iteration of the previous pair), then their conversions, and only then B's Lo / Hi (released
@@ -316,11 +316,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
-    ptx::setmaxnreg_dec<kProducerRegs>();
+    ptx::setmaxnreg_dec<kFp8ProducerRegs>();
     producer_loop<kFp8Q>(&tmap_q, &tmap_k, p, rec, tile, kvh, smem_q, smem_k, bars);
     return;
   }
-  ptx::setmaxnreg_inc<kConsumerRegs>();
+  ptx::setmaxnreg_inc<kFp8ConsumerRegs>();
 
   consumer_loop<ConsumerPolicy<kFp8Q>>(p, rec, tile, kvh, wg - 1, smem, smem_q, smem_k, bars);
 }
