@@ -5,7 +5,7 @@
 #
 #   scripts/profile_dense.sh [BUILD_DIR] [CASE ...]    (default: build/gpu; b128 s_q 2 16k and b32 8k)
 #
-# Output: $OUT (or BUILD_DIR/profile)/ncu_<case>_{details,stalls,conflicts}.txt. Builds flashmla_bench if
+# Output: $OUT (or BUILD_DIR/profile)/ncu_<case>_{details,stalls,conflicts}.txt and _source.csv.gz. Builds flashmla_bench if
 # needed. Clocks are left alone (--clock-control none), as the device notes require.
 #   PROFILE_KERNEL=regex (default dense_decode_kernel; the FP8-cache kernel: dense_fp8_decode_kernel)
 #   PROFILE_BENCH_ARGS="--fp8-cache" (extra flashmla_bench arguments)
@@ -30,6 +30,9 @@ for c in "${CASES[@]}"; do
     >"$OUT_DIR/ncu_${c}_run.txt" 2>&1 || { echo "ncu failed for $c"; tail -5 "$OUT_DIR/ncu_${c}_run.txt"; continue; }
   ncu --import "$rep.ncu-rep" --page details >"$OUT_DIR/ncu_${c}_details.txt" 2>&1
   if ncu --import "$rep.ncu-rep" --page source --csv --print-source sass >"$BUILD_DIR/src_$c.csv" 2>"$OUT_DIR/ncu_${c}_srcerr.txt"; then
+    # The whole per-instruction table too (every column, gzipped): stall samples summed over a code
+    # region (e.g. the converter warpgroup's) need every line, not the top 80.
+    gzip -c "$BUILD_DIR/src_$c.csv" >"$OUT_DIR/ncu_${c}_source.csv.gz"
     python3 - "$BUILD_DIR/src_$c.csv" "$OUT_DIR/ncu_${c}" <<'EOF'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1])))
