@@ -31,10 +31,9 @@
 // (k_empty, by its last reader), fp8 arrival (f8_full, TMA) and bf16 publication (k_full, converters).
 // A group's fp8 bytes are staged inside the group's own region, so its load needs only that group
 // released -- the RoPE boxes right after Q*K^T, page A's Lo / Hi mid-iteration -- not the whole page.
-// Producer: the groups are converted in the order the consumers release them (per pair A rope, B rope,
-// A lo, A hi, B lo, B hi: work_item); warp 0 issues each group's TMA as soon as its slot is released,
-// ahead of the conversions (issue_ready). It blocks only on the release of the group about to be
-// converted, so no order can deadlock: a group's release never needs a later page's conversion.
+// Producer order per pair: TMA A rope, B rope, A lo, A hi; convert them, issuing B lo, B hi as soon as
+// both are released (tested between A's groups); convert those.
+// No order can deadlock: a group's release never needs a later page's conversion.
 // Masking: scores of keys past a row's limit -> -inf (select); V rows past the length zeroed in the
 // bf16 stage before P*V (e4m3 NaN bytes in unused cache rows become bf16 NaN, and 0 * NaN = NaN).
 #pragma once
@@ -79,30 +78,16 @@ struct SmemBarriers {
 static_assert(16 + 8 * (3 * kStages * kNumGroups) + 32 == 8 * kNumMbarriers, "mbarrier map = config.h's count");
 
 // Thread 0: box group g of page `blk` (config.h's table) into its staging area in stage st, once the
-// group's previous occupant (use = how many pages the stage held before) was released (the issuer
-// below only calls this for a group it knows released, or for the group about to be converted).
+// group's previous occupant (use = how many pages the stage held before) was released.
+template <int kGroup>
 __device__ __forceinline__ void load_group_fp8(const CUtensorMap* tmap_k, const SmemBarriers& bars, uint32_t stage_smem,
-                                               int g, int st, uint32_t use, int kvh, int blk) {
-  if (use > 0) ptx::mbar_wait(bars.k_empty(st, g), (use - 1) & 1);
-  ptx::mbar_arrive_expect_tx(bars.f8_full(st, g), group_f8_count(g) * kF8BoxBytes);
-  for (int i = 0; i < group_f8_count(g); ++i)
-    ptx::tma_load_4d(tmap_k, stage_smem + group_staging(g) + i * kF8BoxBytes, bars.f8_full(st, g),
-                     (group_f8_first(g) + i) * kF8BoxCols, 0, kvh, blk);
-}
-
-// The producer's work items of a chunk, in the order the consumers release them (decode_dense/
-// kernel.cuh's table): per page pair (A, B) = pages (2q, 2q + 1) of the chunk, item 6q + k is
-//   k:      0       1       2     3     4     5
-//           A rope  B rope  A lo  A hi  B lo  B hi
-// (a last pair without B has only items 0, 2, 3). Conversions go in this order; the TMA issue runs
-// ahead of them in the same order (issue_ready).
-struct WorkItem {
-  int page;   // page of the chunk (0-based)
-  int group;  // BoxGroup
-};
-__device__ __forceinline__ WorkItem work_item(int n) {
-  const int q = n / 6, k = n - 6 * q;
-  return {2 * q + ((0b110010 >> k) & 1), k < 2 ? kGroupRope : (k == 2 || k == 4) ? kGroupLo : kGroupHi};
+                                               int st, uint32_t use, int kvh, int blk) {
+  if (use > 0) ptx::mbar_wait(bars.k_empty(st, kGroup), (use - 1) & 1);
+  ptx::mbar_arrive_expect_tx(bars.f8_full(st, kGroup), group_f8_count(kGroup) * kF8BoxBytes);
+#pragma unroll
+  for (int i = 0; i < group_f8_count(kGroup); ++i)
+    ptx::tma_load_4d(tmap_k, stage_smem + group_staging(kGroup) + i * kF8BoxBytes, bars.f8_full(st, kGroup),
+                     (group_f8_first(kGroup) + i) * kF8BoxCols, 0, kvh, blk);
 }
 
 // Every converter thread also waits for the group's release before it writes (its generic writes
@@ -112,40 +97,6 @@ __device__ __forceinline__ void convert_stage_group(const SmemBarriers& bars, ui
                                                     int t) {
   if (use > 0) ptx::mbar_wait(bars.k_empty(st, kGroup), (use - 1) & 1);
   convert_group<kGroup>(smem_k + st * kStageBytes, bars.f8_full(st, kGroup), bars.k_full(st, kGroup), use & 1, t);
-}
-
-// Warp 0 (all 32 lanes, uniform control flow; lane 0 issues): the TMA loads of the chunk's items from
-// `next` on, in order, up to item `now` (the one about to be converted: its load is issued even if
-// that means waiting for its release) and beyond it as long as the next item's slot is already free
-// (a non-blocking test of its k_empty). So a group's load starts as soon as its previous occupant is
-// released, not when the converter reaches it: the load latency hides behind the conversions of the
-// items in between. (Until 2026-12-02 the loads of page B's Lo / Hi were issued only after page A was
-// converted, and page A's at the start of the pair: two exposed load latencies per pair.) Never
-// crosses into the next chunk (its Q load waits for this chunk's consumers, which wait for this
-// chunk's conversions). Block ids: 32 at a time in blk_lane (lanes), window `win` (first page).
-__device__ __forceinline__ void issue_ready(const CUtensorMap* tmap_k, const SmemBarriers& bars, uint32_t smem_k,
-                                            const int32_t* bt, int pb, int npages, int nitems, uint32_t kcount,
-                                            int kvh, int now, int& next, int& win, int& blk_lane, int lane) {
-  while (next < nitems) {
-    const WorkItem it = work_item(next);
-    if (it.page < npages) {
-      const uint32_t kc = kcount + it.page, use = kc >> 1;
-      const int st = kc & 1;
-      if (next > now) {
-        const bool free = use == 0 || ptx::mbar_test(bars.k_empty(st, it.group), (use - 1) & 1);
-        if (!__shfl_sync(0xffffffffu, free, 0)) break;
-      }
-      const int w = it.page & ~31;  // a pair never straddles two windows (pairs start at even pages)
-      if (w != win) {
-        win = w;
-        blk_lane = w + lane < npages ? bt[pb + w + lane] : 0;
-      }
-      const int blk = __shfl_sync(0xffffffffu, blk_lane, it.page & 31);
-      if (lane == 0) load_group_fp8(tmap_k, bars, smem_k + st * kStageBytes, it.group, st, use, kvh, blk);
-      __syncwarp();
-    }
-    ++next;
-  }
 }
 
 // A schedule-record word re-read from memory (an L1 hit) wherever it is needed: the producer
@@ -212,26 +163,67 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
     const int n = plan::dense_items(p.seqlens[req]);
     const int pb = req == rec_word(rec, plan::kRecBeginReq) ? rec_word(rec, plan::kRecBeginBlock) : 0;
     const int pe = req == rec_word(rec, plan::kRecEndReq) ? rec_word(rec, plan::kRecEndBlock) : n;
-    // Pages go in pairs (A, B), as the consumers take them; the work items (work_item) are converted
-    // in order while warp 0 issues their loads ahead (issue_ready). One flat loop keeps the loop state
-    // small (this warpgroup runs on 56 registers).
+    // Pages go in pairs (A, B), as the consumers take them. Warp 0 reads the block table 32 entries at
+    // a time (a pair never straddles two reads: pairs start at pb + even offsets); one flat loop keeps
+    // the loop state small (this warpgroup runs on 56 registers).
+    // Per pair, group by group in the order the consumers release them (decode_dense/kernel.cuh's
+    // table): the TMAs of both RoPE boxes and of A's Lo / Hi groups (A's previous occupant is released
+    // mid-iteration of the previous pair), then their conversions, and only then B's Lo / Hi (released
+    // at the end of the previous pair): so page A is ready before the consumers reach it, and nothing
+    // waits behind B's release but B itself.
     const int32_t* bt = p.block_table + static_cast<int64_t>(req) * p.stride_bt_b;
-    const int npages = pe - pb, nitems = 6 * ((npages + 1) >> 1);
-    int next = 0, win = -1, blk_lane = 0;
-    for (int i = 0; i < nitems; ++i) {
-      const WorkItem it = work_item(i);
-      if (it.page >= npages) continue;  // the last pair has no page B
-      if (tid() < 32)
-        issue_ready(tmap_k, bars, smem_k, bt, pb, npages, nitems, kcount, kvh, i, next, win, blk_lane, tid());
-      const uint32_t kc = kcount + it.page;
-      if (it.group == kGroupRope)
-        convert_stage_group<kGroupRope>(bars, smem_k, kc & 1, kc >> 1, tid());
-      else if (it.group == kGroupLo)
-        convert_stage_group<kGroupLo>(bars, smem_k, kc & 1, kc >> 1, tid());
-      else
-        convert_stage_group<kGroupHi>(bars, smem_k, kc & 1, kc >> 1, tid());
+    int blk_lane = 0;
+    for (int pg = pb; pg < pe; pg += 2) {
+      const int k = (pg - pb) & 31;
+      if (k == 0 && tid() < 32) blk_lane = pg + tid() < pe ? bt[pg + tid()] : 0;  // only warp 0 needs block ids
+      const bool has_b = pg + 1 < pe;
+      const int sa = kcount & 1, sb = sa ^ 1;
+      const uint32_t ua = kcount >> 1, ub = (kcount + 1) >> 1;
+      int blk_b = 0;  // thread 0's copy: B's Lo / Hi are issued later
+      if (tid() < 32) {
+        const int blk_a = __shfl_sync(0xffffffffu, blk_lane, k);
+        blk_b = __shfl_sync(0xffffffffu, blk_lane, k + 1);
+        if (tid() == 0) {
+          const uint32_t da = smem_k + sa * kStageBytes, db = smem_k + sb * kStageBytes;
+          load_group_fp8<kGroupRope>(tmap_k, bars, da, sa, ua, kvh, blk_a);
+          if (has_b) load_group_fp8<kGroupRope>(tmap_k, bars, db, sb, ub, kvh, blk_b);
+          load_group_fp8<kGroupLo>(tmap_k, bars, da, sa, ua, kvh, blk_a);
+          load_group_fp8<kGroupHi>(tmap_k, bars, da, sa, ua, kvh, blk_a);
+        }
+      }
+      // Page B's Lo / Hi slots are released at the end of the previous pair, usually while page A is
+      // being converted: thread 0 tests them (non-blocking) between A's groups and issues their loads
+      // as soon as both are free, so their latency hides behind A's conversion; at the latest (blocking)
+      // before B's Lo is converted. (Issuing every group the moment its slot frees, through a
+      // per-group work-item loop in warp 0, measured 1.35x slower: warp 0's bookkeeping made the other
+      // converter warps wait at every pass barrier. docs/perf-log.md §18.)
+      bool b_pending = has_b;
+      auto issue_b = [&](bool wait) {
+        if (tid() != 0 || !b_pending) return;
+        if (!wait && ub > 0 &&
+            !(ptx::mbar_test(bars.k_empty(sb, kGroupLo), (ub - 1) & 1) &&
+              ptx::mbar_test(bars.k_empty(sb, kGroupHi), (ub - 1) & 1)))
+          return;
+        const uint32_t db = smem_k + sb * kStageBytes;
+        load_group_fp8<kGroupLo>(tmap_k, bars, db, sb, ub, kvh, blk_b);
+        load_group_fp8<kGroupHi>(tmap_k, bars, db, sb, ub, kvh, blk_b);
+        b_pending = false;
+      };
+      issue_b(false);
+      convert_stage_group<kGroupRope>(bars, smem_k, sa, ua, tid());
+      issue_b(false);
+      if (has_b) convert_stage_group<kGroupRope>(bars, smem_k, sb, ub, tid());
+      issue_b(false);
+      convert_stage_group<kGroupLo>(bars, smem_k, sa, ua, tid());
+      issue_b(false);
+      convert_stage_group<kGroupHi>(bars, smem_k, sa, ua, tid());
+      if (has_b) {
+        issue_b(true);
+        convert_stage_group<kGroupLo>(bars, smem_k, sb, ub, tid());
+        convert_stage_group<kGroupHi>(bars, smem_k, sb, ub, tid());
+      }
+      kcount += has_b ? 2 : 1;
     }
-    kcount += npages;
   }
 }
 
