@@ -31,8 +31,7 @@
 // (k_empty, by its last reader), fp8 arrival (f8_full, TMA) and bf16 publication (k_full, converters).
 // A group's fp8 bytes are staged inside the group's own region, so its load needs only that group
 // released -- the RoPE boxes right after Q*K^T, page A's Lo / Hi mid-iteration -- not the whole page.
-// Producer order per pair: TMA A rope, B rope, A lo, A hi; convert them, issuing B lo, B hi as soon as
-// both are released (tested between A's groups); convert those.
+// Producer order per pair: TMA A rope, B rope, A lo, A hi; convert them; TMA B lo, B hi; convert those.
 // No order can deadlock: a group's release never needs a later page's conversion.
 // Masking: scores of keys past a row's limit -> -inf (select); V rows past the length zeroed in the
 // bf16 stage before P*V (e4m3 NaN bytes in unused cache rows become bf16 NaN, and 0 * NaN = NaN).
@@ -179,10 +178,9 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
       const bool has_b = pg + 1 < pe;
       const int sa = kcount & 1, sb = sa ^ 1;
       const uint32_t ua = kcount >> 1, ub = (kcount + 1) >> 1;
-      int blk_b = 0;  // thread 0's copy: B's Lo / Hi are issued later
       if (tid() < 32) {
         const int blk_a = __shfl_sync(0xffffffffu, blk_lane, k);
-        blk_b = __shfl_sync(0xffffffffu, blk_lane, k + 1);
+        const int blk_b = __shfl_sync(0xffffffffu, blk_lane, k + 1);
         if (tid() == 0) {
           const uint32_t da = smem_k + sa * kStageBytes, db = smem_k + sb * kStageBytes;
           load_group_fp8<kGroupRope>(tmap_k, bars, da, sa, ua, kvh, blk_a);
@@ -191,34 +189,19 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
           load_group_fp8<kGroupHi>(tmap_k, bars, da, sa, ua, kvh, blk_a);
         }
       }
-      // Page B's Lo / Hi slots are released at the end of the previous pair, usually while page A is
-      // being converted: thread 0 tests them (non-blocking) between A's groups and issues their loads
-      // as soon as both are free, so their latency hides behind A's conversion; at the latest (blocking)
-      // before B's Lo is converted. (Issuing every group the moment its slot frees, through a
-      // per-group work-item loop in warp 0, measured 1.35x slower: warp 0's bookkeeping made the other
-      // converter warps wait at every pass barrier. docs/perf-log.md §18.)
-      bool b_pending = has_b;
-      auto issue_b = [&](bool wait) {
-        if (tid() != 0 || !b_pending) return;
-        if (!wait && ub > 0 &&
-            !(ptx::mbar_test(bars.k_empty(sb, kGroupLo), (ub - 1) & 1) &&
-              ptx::mbar_test(bars.k_empty(sb, kGroupHi), (ub - 1) & 1)))
-          return;
-        const uint32_t db = smem_k + sb * kStageBytes;
-        load_group_fp8<kGroupLo>(tmap_k, bars, db, sb, ub, kvh, blk_b);
-        load_group_fp8<kGroupHi>(tmap_k, bars, db, sb, ub, kvh, blk_b);
-        b_pending = false;
-      };
-      issue_b(false);
       convert_stage_group<kGroupRope>(bars, smem_k, sa, ua, tid());
-      issue_b(false);
       if (has_b) convert_stage_group<kGroupRope>(bars, smem_k, sb, ub, tid());
-      issue_b(false);
       convert_stage_group<kGroupLo>(bars, smem_k, sa, ua, tid());
-      issue_b(false);
       convert_stage_group<kGroupHi>(bars, smem_k, sa, ua, tid());
       if (has_b) {
-        issue_b(true);
+        if (tid() < 32) {
+          const int blk_b = __shfl_sync(0xffffffffu, blk_lane, k + 1);
+          if (tid() == 0) {
+            const uint32_t db = smem_k + sb * kStageBytes;
+            load_group_fp8<kGroupLo>(tmap_k, bars, db, sb, ub, kvh, blk_b);
+            load_group_fp8<kGroupHi>(tmap_k, bars, db, sb, ub, kvh, blk_b);
+          }
+        }
         convert_stage_group<kGroupLo>(bars, smem_k, sb, ub, tid());
         convert_stage_group<kGroupHi>(bars, smem_k, sb, ub, tid());
       }
