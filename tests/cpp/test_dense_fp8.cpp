@@ -315,16 +315,15 @@ TEST(DenseFp8Quantize, PerTensorScaleRoundTrip) {
 
 // ---- the sm90 kernel's in-place fp8 -> bf16 conversion map (kernels/sm90/decode_dense_fp8) ----
 // Replays, on the host, the exact address formulas the converter warpgroup uses (convert_map.h), with
-// the kernel's order (per fp8 box: every thread reads its four chunks, a __syncwarp where
-// convert_map::sync_before_write says so, every thread writes), on a byte-tagged model of shared
-// memory. The four warps never synchronize with each other, so the replay first checks that no warp
-// writes a staging byte another warp reads; then it runs the warps one after the other. Within a
-// warp, accesses between two syncs may interleave in any order, so an epoch (the boxes since the last
-// sync) runs as: all its reads, then all its writes, checking that no write of the epoch overlaps a
-// staging byte the warp read in it. Checks: every read finds the staged fp8 byte it expects (no
-// earlier write clobbered unread staging), every bf16 element of every box ends up holding the right
-// channel of the right row, nothing is written outside the destination, and each 16-byte
-// shared-memory access instruction of a quarter-warp touches 8 distinct 16-byte bank groups.
+// the kernel's order (per fp8 box: every thread reads its four chunks, a barrier where
+// convert_map::barrier_before_write says so, every thread writes), on a byte-tagged model of shared
+// memory. Between two barriers the threads' accesses may interleave in any order, so the replay runs
+// an epoch (the boxes since the last barrier) as: all its reads, then all its writes, and checks
+// that no write of the epoch overlaps a staging byte read in it. Checks: every read finds the staged
+// fp8 byte it expects (no earlier write clobbered unread staging), every bf16 element of every box
+// ends up holding the right channel of the right row, nothing is written outside the destination,
+// and each 16-byte shared-memory access instruction of a quarter-warp touches 8 distinct 16-byte bank
+// groups (no conflicts).
 void replay_conversion(int num_f8, bool rope_tail, int staging_offset, int region_bytes, int num_bf16_boxes) {
   namespace cm = sm90::dense_fp8::convert_map;
   constexpr int kBox = sm90::dense_fp8::kBoxBytes, kF8Box = sm90::dense_fp8::kF8BoxBytes;
@@ -336,98 +335,91 @@ void replay_conversion(int num_f8, bool rope_tail, int staging_offset, int regio
         const int lc = ch / 16, pc = lc ^ (row & 7);
         mem[staging_offset + f * kF8Box + row * 128 + pc * 16 + ch % 16] = row * 1024 + f * 128 + ch + 1;
       }
-  // Addresses relative to a 1024 B aligned base (read_off's XOR needs it; the kernel's bases are).
-  auto rd = [&](int t, int f, int j) { return staging_offset + cm::read_off(cm::read_base(t), f, j, kF8Box); };
-  auto wr = [&](int f, int t, int j, int e) {
-    const uint32_t d = cm::write_off(cm::write_base(t, kBox), cm::write_hi_delta(t, kBox), f, j, kBox);
+  int conflicts = 0, barriers = 0;
+  // regs[f][t][h][u][byte]: what thread t read for chunk (h, u) of box f.
+  std::vector<int32_t> regs(static_cast<size_t>(num_f8) * 128 * 2 * 2 * 16);
+  auto reg = [&](int f, int t, int h, int u, int i) -> int32_t& {
+    return regs[((((static_cast<size_t>(f) * 128 + t) * 2 + h) * 2 + u) * 16) + i];
+  };
+  auto writes_of = [&](int f, int t, int h, int u, int e) {
+    const uint32_t d = cm::write_base(t, kBox) + cm::write_step(f, h, u, kBox);
     return e ? (d ^ 16u) : d;
   };
-  auto skips = [&](int f, int t, int j) { return rope_tail && f == num_f8 - 1 && cm::hi_box(t, j); };
-  ASSERT_EQ(staging_offset % 1024, 0);
-  // Which warp reads each staging byte.
-  std::vector<int> reader(region_bytes, -1);
-  for (int f = 0; f < num_f8; ++f)
-    for (int t = 0; t < 128; ++t)
-      for (int j = 0; j < 4; ++j)
-        for (int i = 0; i < 16; ++i) {
-          int& r = reader[rd(t, f, j) + i];
-          ASSERT_TRUE(r == -1) << "staging byte read twice";
-          r = t / 32;
+  auto skips = [&](int f, int t) { return rope_tail && f == num_f8 - 1 && cm::lchunk(t) >= 4; };
+  std::vector<int> epoch_reads;   // boxes read since the last barrier
+  std::vector<int> epoch_writes;  // boxes whose writes are pending in this epoch
+  auto read_box = [&](int f) {
+    for (int h = 0; h < 2; ++h)
+      for (int t = 0; t < 128; ++t)
+        for (int u = 0; u < 2; ++u) {
+          const uint32_t a = staging_offset + cm::read_base(t) + cm::read_step(f, h, u, kF8Box);
+          const int row = cm::row0(t) + 16 * u + 32 * h;
+          for (int i = 0; i < 16; ++i) {
+            reg(f, t, h, u, i) = mem[a + i];
+            ASSERT_EQ(reg(f, t, h, u, i), row * 1024 + f * 128 + 16 * cm::lchunk(t) + i + 1)
+                << "f " << f << " h " << h << " t " << t << " u " << u << " byte " << i << ": staging clobbered";
+          }
         }
-  int conflicts = 0, syncs = 0;
-  std::vector<int32_t> regs(static_cast<size_t>(num_f8) * 128 * 4 * 16);  // [f][t][j][byte]
-  auto reg = [&](int f, int t, int j, int i) -> int32_t& {
-    return regs[(((static_cast<size_t>(f) * 128 + t) * 4 + j) * 16) + i];
+    for (int h = 0; h < 2; ++h)
+      for (int u = 0; u < 2; ++u)
+        for (int q = 0; q < 16; ++q) {
+          uint32_t seen = 0;
+          for (int t = 8 * q; t < 8 * q + 8; ++t)
+            seen |= 1u << (((staging_offset + cm::read_base(t) + cm::read_step(f, h, u, kF8Box)) / 16) % 8);
+          if (seen != 0xffu) ++conflicts;
+        }
   };
-  for (int w = 0; w < 4; ++w) {
-    std::vector<int> epoch_reads, epoch_writes;
-    auto flush_writes = [&] {
-      for (int f : epoch_writes)
-        for (int t = 32 * w; t < 32 * w + 32; ++t)
-          for (int j = 0; j < 4; ++j) {
-            if (skips(f, t, j)) continue;
+  auto flush_writes = [&] {  // the epoch's writes, after checking they race with none of its reads
+    for (int f : epoch_writes)
+      for (int t = 0; t < 128; ++t) {
+        if (skips(f, t)) continue;
+        for (int h = 0; h < 2; ++h)
+          for (int u = 0; u < 2; ++u)
             for (int e = 0; e < 2; ++e) {
-              const uint32_t dd = wr(f, t, j, e);
+              const uint32_t dd = writes_of(f, t, h, u, e);
               ASSERT_LE(dd + 16, static_cast<uint32_t>(region_bytes));
-              for (int b = 0; b < 16; ++b)
-                ASSERT_TRUE(reader[dd + b] == -1 || reader[dd + b] == w)
-                    << "warp " << w << " overwrites staging warp " << reader[dd + b] << " reads";
-              for (int jf : epoch_reads) {
-                const uint32_t s0 = staging_offset + jf * kF8Box;
-                for (int b = 0; b < 16; ++b)
-                  ASSERT_FALSE(dd + b >= s0 && dd + b < s0 + kF8Box && reader[dd + b] == w)
-                      << "box " << f << "'s writes race with box " << jf << "'s reads (no sync between)";
+              for (int j : epoch_reads) {
+                const uint32_t s0 = staging_offset + j * kF8Box;
+                ASSERT_FALSE(dd < s0 + kF8Box && s0 < dd + 16)
+                    << "box " << f << "'s writes race with box " << j << "'s reads (no barrier between)";
               }
               for (int i = 0; i < 8; ++i) {
-                mem[dd + 2 * i] = reg(f, t, j, 8 * e + i);  // a bf16 element: its tag in the low byte
+                mem[dd + 2 * i] = reg(f, t, h, u, 8 * e + i);  // a bf16 element: its tag in the low byte
                 mem[dd + 2 * i + 1] = -1;
               }
             }
-          }
-      epoch_writes.clear();
-    };
-    for (int f = 0; f < num_f8; ++f) {
-      for (int t = 32 * w; t < 32 * w + 32; ++t)
-        for (int j = 0; j < 4; ++j) {
-          const int row = cm::row0(t) + 8 * (j >> 1);
-          for (int i = 0; i < 16; ++i) {
-            reg(f, t, j, i) = mem[rd(t, f, j) + i];
-            ASSERT_EQ(reg(f, t, j, i), row * 1024 + f * 128 + 16 * cm::lchunk(t, j) + i + 1)
-                << "f " << f << " t " << t << " j " << j << " byte " << i << ": staging clobbered";
-          }
-        }
-      for (int j = 0; j < 4; ++j)
-        for (int q = 4 * w; q < 4 * w + 4; ++q) {
-          uint32_t seen = 0;
-          for (int t = 8 * q; t < 8 * q + 8; ++t) seen |= 1u << ((rd(t, f, j) / 16) % 8);
-          if (seen != 0xffu) ++conflicts;
-        }
-      epoch_reads.push_back(f);
-      if (cm::sync_before_write(f, num_f8, rope_tail, staging_offset, kBox, kF8Box)) {
-        syncs += w == 0;
-        flush_writes();  // the earlier boxes' writes happened before the sync
-        if (::testing::Test::HasFatalFailure()) return;
-        epoch_reads.clear();
       }
-      epoch_writes.push_back(f);
-      for (int j = 0; j < 4; ++j)
-        for (int e = 0; e < 2; ++e)
-          for (int q = 4 * w; q < 4 * w + 4; ++q) {
+    epoch_writes.clear();
+  };
+  for (int f = 0; f < num_f8; ++f) {
+    read_box(f);
+    if (::testing::Test::HasFatalFailure()) return;
+    epoch_reads.push_back(f);
+    if (cm::barrier_before_write(f, num_f8, rope_tail, staging_offset, kBox, kF8Box)) {
+      ++barriers;
+      flush_writes();  // the previous boxes' writes happened before the barrier
+      if (::testing::Test::HasFatalFailure()) return;
+      epoch_reads.clear();
+    }
+    epoch_writes.push_back(f);
+    for (int h = 0; h < 2; ++h)
+      for (int e = 0; e < 2; ++e)
+        for (int u = 0; u < 2; ++u)
+          for (int q = 0; q < 16; ++q) {
             uint32_t seen = 0;
             int active = 0;
             for (int t = 8 * q; t < 8 * q + 8; ++t) {
-              if (skips(f, t, j)) continue;
+              if (skips(f, t)) continue;
               ++active;
-              seen |= 1u << ((wr(f, t, j, e) / 16) % 8);
+              seen |= 1u << ((writes_of(f, t, h, u, e) / 16) % 8);
             }
             if (__builtin_popcount(seen) != active) ++conflicts;
           }
-    }
-    flush_writes();
-    if (::testing::Test::HasFatalFailure()) return;
   }
+  flush_writes();
+  if (::testing::Test::HasFatalFailure()) return;
   EXPECT_EQ(conflicts, 0) << "bank-conflicted access instructions";
-  EXPECT_LE(syncs, (num_f8 + 1) / 2) << "syncs per tile";
+  EXPECT_LE(barriers, (num_f8 + 1) / 2) << "barriers per tile";
   for (int b = 0; b < num_bf16_boxes; ++b)
     for (int row = 0; row < 64; ++row)
       for (int ch = 0; ch < 64; ++ch) {

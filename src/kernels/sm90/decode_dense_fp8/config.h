@@ -30,12 +30,12 @@ constexpr int kF8Boxes = 5;
 //   Lo        0-3    ( 0 - 32 KB)      0, 1 (0..255)           16 KB (the region's top half)
 //   Hi        4-7    (32 - 64 KB)      2, 3 (256..511)         16 KB
 // fp8 box f of a group (at staging + 8 KB f) becomes bf16 boxes 2f, 2f+1 of the group (at 16 KB f).
-// Converting f in increasing order, each warp its own rows (16 of every box), reading a whole box
-// into registers before writing it, a write never reaches bytes not yet read: Lo/Hi: the writes of
-// f = 0 end at 16 KB, where the staging starts; those of f = 1 cover [16, 32) KB, the warp's own rows
-// of fp8 boxes 0 and 1 (both read by then); RoPE: each warp writes exactly the rows it just read.
-// convert_map.h holds the formulas, and a CPU test (tests/cpp/test_dense_fp8.cpp) replays every
-// group's conversion warp by warp on a byte-tagged model of smem.
+// Converting f in increasing order, in half-box passes (rows 0-31, then 32-63) that read everything
+// into registers and barrier before writing, a write never reaches bytes not yet read: Lo/Hi: the
+// writes of f = 0 end at 16 KB, where the staging starts; those of f = 1 cover [16, 32) KB, of which
+// a pass writes only rows of the pass just read (its own fp8 rows) or of fp8 box 0 (already read);
+// RoPE: each pass writes exactly the 4 KB it just read. convert_map.h holds the formulas, and a CPU
+// test (tests/cpp/test_dense_fp8.cpp) replays every group's passes on a byte-tagged model of smem.
 // (Until 2026-12-02 the whole page was staged in the top 40 KB of its stage, so the TMA of a page waited
 // for ALL of the previous page's groups -- the end of the previous pair -- and the conversion behind
 // it: 2x the bf16 kernel's time on compute-bound rows. docs/dense_fp8.md.)
@@ -86,5 +86,10 @@ constexpr int kSmemAlignSlack = 1024;  // the dynamic smem base is only 16 B ali
 constexpr int kSmemBytes = kSmemUsed + kSmemAlignSlack;  // 232320 of 232448
 static_assert(kNumMbarriers * 8 + 8 <= kSmemBarBytes, "mbarrier area + scale words");
 static_assert(kSmemBytes <= 227 * 1024, "shared memory: 227 KB per block on sm_90");
+
+// Named barrier of the producer warpgroup (ids 1-6 are the consumers', geometry.h): every thread has
+// read the half box it is about to overwrite.
+constexpr uint32_t kBarConvert = 7;
+static_assert(kBarConvert > kBarWg1, "named barrier ids must not collide");
 
 }  // namespace flashmla::sm90::dense_fp8

@@ -12,10 +12,10 @@
 //   bf16 box b (64 tokens x 64 channels) at dst + 8 KB b: logical chunk c holds channels 64 b + 8 c.
 // So fp8 chunk (r, lc) becomes bf16 chunks 2 (lc % 4) and 2 (lc % 4) + 1 of row r of box 2 f + lc / 4.
 //
-// Per fp8 box each thread reads four 16 B chunks, its warp syncs only where a write may reach staging
-// not yet read (convert_map::sync_before_write; a warp only overwrites rows it read itself), then each
-// thread writes 4 x 32 B, bank-conflict free (map: convert_tile, convert_map.h). Per page and thread:
-// 5 fp8 boxes in three groups (RoPE 1, Lo 2, Hi 2), 3 warp syncs, 20 loads, <= 40 stores (half
+// Per fp8 box each thread reads four 16 B chunks, the warpgroup meets at a named barrier only where a
+// write may reach staging not yet read by every thread (config.h, convert_map::barrier_before_write),
+// then each thread writes 4 x 32 B, bank-conflict free (map: convert_tile, convert_map.h). Per page and
+// thread: 5 fp8 boxes in three groups (RoPE 1, Lo 2, Hi 2), 3 barriers, 20 loads, <= 40 stores (half
 // the threads skip the RoPE box's out-of-bounds half), about 4.5 instructions per converted pair of
 // values (e4m3x2 -> f16x2, 2 x f16 -> f32, f32x2 -> bf16x2, a shift per word).
 #pragma once
@@ -63,43 +63,54 @@ __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t a, uint32_t
 // Converts an fp8 tile staged at dst + kStaging (kF8 TMA boxes of 64 rows x 128 B, all completing the
 // mbarrier f8_full, phase `parity`) into 2 kF8 (kRopeTail: 2 kF8 - 1) bf16 boxes at `dst` (box b at
 // dst + 8 KB b), then arrives once on `full` (128 arrivals: a K box group, or the Q tile).
-// Called by all 128 producer threads (t = thread index in the warpgroup). In place, warp by warp:
-// warp w owns rows 16 w .. 16 w + 15 of every fp8 and bf16 box (convert_map.h), so the bytes a warp
-// overwrites were read by that warp and the four warps never wait for each other. Per fp8 box every
+// Called by all 128 producer threads (t = thread index in the warpgroup). In place: per fp8 box, every
 // thread reads its 4 chunks (16 registers, all four loads in flight), then -- only where a write can
-// reach staging the warp may not have read yet (convert_map::sync_before_write) -- a __syncwarp, then
-// it converts its 16 words (16 independent chains) and writes 8 x 16 B. Syncs per tile: RoPE 1,
-// Lo / Hi 1 (before box 1; box 0's writes end where the staging starts), Q 2. Bank-conflict free
-// (16 B accesses of a quarter-warp hit 8 distinct bank groups; the CPU replay test checks it).
-// History (2026-12-02): half-box passes with a 128-thread named barrier each (10 per page, 40
-// registers); then whole boxes with 3 barriers per page (0.908x the time); then warp-private rows.
-
-// fp8 box F of a tile: this thread's 4 reads, the warp sync where needed, its conversions and writes.
+// reach staging another thread may not have read yet (convert_map::barrier_before_write) -- the
+// warpgroup meets at a named barrier, then each thread converts its 16 words (16 independent chains)
+// and writes 8 x 16 B. Barriers per tile: RoPE 1, Lo / Hi 1 (before box 1; box 0's writes end where
+// the staging starts), Q 2 (before boxes 2 and 3). (Until 2026-12-02: half-box passes of 2 chunks
+// with a barrier each, 10 per page, on 40 registers.)
+//
+// Thread -> chunk map (chunk (h, u) of a box: row row0 + 16 u + 32 h, h, u = 0, 1): the 8 threads of a
+// quarter-warp take rows (r, r + 1) = (2 ((t / 16) % 8) + 16 u + 32 h, + 1); threads 0-3 of the
+// quarter take row r, 4-7 row r + 1; with s = (t / 8) % 2 the first row's threads take logical
+// chunks 4 s .. 4 s + 3 and the second row's the other four. So each quarter-warp
+//   reads 4 chunks of row r and 4 of row r + 1 whose physical positions are {0..3} ^ sw and
+//     {4..7} ^ (sw ^ 1) (or the other way round): 8 distinct 16 B bank groups;
+//   writes box 2f from one row and box 2f+1 from the other, first the even bf16 chunks, {0,2,4,6} ^ sw
+//     and {0,2,4,6} ^ (sw ^ 1) (even vs odd positions), then the odd ones: 8 distinct bank groups.
+// Everything but the chunk offsets is a per-thread constant (the swizzle phase of rows r + 16 u + 32 h
+// is that of r).
+// fp8 box F of a tile: this thread's 4 reads, the barrier where needed, its conversions and writes.
 template <int kF8, bool kRopeTail, int kStaging, int F>
-__device__ __forceinline__ void convert_box(uint32_t rd, uint32_t wr, int hi_delta, bool hi0) {
-  uint32_t in[4][4];
+__device__ __forceinline__ void convert_box(uint32_t rd, uint32_t wr, bool hi_box) {
+  uint32_t in[2][2][4];
 #pragma unroll
-  for (int j = 0; j < 4; ++j) ld_shared_v4(convert_map::read_off(rd, F, j, kF8BoxBytes), in[j]);
-  if constexpr (convert_map::sync_before_write(F, kF8, kRopeTail, kStaging, kBoxBytes, kF8BoxBytes)) __syncwarp();
+  for (int h = 0; h < 2; ++h)
 #pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    // channels 576..639 (the RoPE box's upper half): out of bounds, no bf16 box
-    if (kRopeTail && F == kF8 - 1 && (hi0 != static_cast<bool>(j & 1))) continue;
-    // Channels 0-7 of the chunk (words 0, 1) -> bf16 chunk 2 (lc % 4), channels 8-15 -> the next
-    // one (its physical position differs in bit 4 of the address only).
-    const uint32_t d = convert_map::write_off(wr, hi_delta, F, j, kBoxBytes);
-    uint32_t o[8];
+    for (int u = 0; u < 2; ++u) ld_shared_v4(rd + convert_map::read_step(F, h, u, kF8BoxBytes), in[h][u]);
+  if constexpr (convert_map::barrier_before_write(F, kF8, kRopeTail, kStaging, kBoxBytes, kF8BoxBytes))
+    ptx::bar_sync(kBarConvert, kProducerThreads);
+  if (kRopeTail && F == kF8 - 1 && hi_box) return;  // channels 576..639: out of bounds, no box
 #pragma unroll
-    for (int i = 0; i < 4; ++i) e4m3x4_to_bf16x4(in[j][i], o[2 * i], o[2 * i + 1]);
-    st_shared_v4(d, o[0], o[1], o[2], o[3]);
-    st_shared_v4(d ^ 16, o[4], o[5], o[6], o[7]);
-  }
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      // Channels 0-7 of the chunk (words 0, 1) -> bf16 chunk 2 (lc % 4), channels 8-15 -> the next
+      // one (its physical position differs in bit 4 of the address only).
+      const uint32_t d = wr + convert_map::write_step(F, h, u, kBoxBytes);
+      uint32_t o[8];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) e4m3x4_to_bf16x4(in[h][u][i], o[2 * i], o[2 * i + 1]);
+      st_shared_v4(d, o[0], o[1], o[2], o[3]);
+      st_shared_v4(d ^ 16, o[4], o[5], o[6], o[7]);
+    }
 }
 
 template <int kF8, bool kRopeTail, int kStaging, int... F>
-__device__ __forceinline__ void convert_boxes(uint32_t rd, uint32_t wr, int hi_delta, bool hi0,
+__device__ __forceinline__ void convert_boxes(uint32_t rd, uint32_t wr, bool hi_box,
                                               std::integer_sequence<int, F...>) {
-  (convert_box<kF8, kRopeTail, kStaging, F>(rd, wr, hi_delta, hi0), ...);  // boxes in increasing order
+  (convert_box<kF8, kRopeTail, kStaging, F>(rd, wr, hi_box), ...);  // boxes in increasing order
 }
 
 template <int kF8, bool kRopeTail, int kStaging>
@@ -109,12 +120,11 @@ __device__ __forceinline__ void convert_tile(uint32_t dst, uint32_t f8_full, uin
   // copy of t: hoisted out of the page loop they would stay live across it.
   int t = t_in;
   asm volatile("" : "+r"(t));
-  const bool hi0 = convert_map::hi_box(t, 0);  // chunk 0 -> bf16 box 2f + 1 (chunks 1, 3 the other box)
-  const int hi_delta = convert_map::write_hi_delta(t, kBoxBytes);
+  const bool hi_box = convert_map::lchunk(t) >= 4;  // -> bf16 box 2f + 1 (absent for the RoPE box)
   const uint32_t rd = dst + kStaging + convert_map::read_base(t);
   const uint32_t wr = dst + convert_map::write_base(t, kBoxBytes);
   ptx::mbar_wait(f8_full, parity);  // all kF8 boxes complete one phase
-  convert_boxes<kF8, kRopeTail, kStaging>(rd, wr, hi_delta, hi0, std::make_integer_sequence<int, kF8>{});
+  convert_boxes<kF8, kRopeTail, kStaging>(rd, wr, hi_box, std::make_integer_sequence<int, kF8>{});
   // This thread's bf16 writes are done: make them visible to WGMMA (async proxy), then arrive (the
   // consumers' wait on the 128th arrival is the acquire).
   ptx::fence_proxy_async();
