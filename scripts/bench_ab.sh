@@ -8,6 +8,9 @@
 #                                                    one build of this tree; side B runs with the environment
 #                                                    assignment AB_ENV_B (a run-time switch of an experiment)
 #   AB_BENCH_ARGS="--fp8-cache"                      extra flashmla_bench arguments for both sides
+#   AB_COMMIT_A=<rev>                                the commit side A's JSON records (the old tree is a git
+#                                                    archive without .git; without this, both sides record
+#                                                    $FLASHMLA_GIT_COMMIT, i.e. side B's commit)
 #
 # Builds flashmla_bench of both trees (Release, CUDA on, tests off) into build/ab-a and build/ab-b and
 # writes $OUT (or build/ab) / ab-{a,b}-<round>.json plus a summary table of per-case B/A time ratios.
@@ -39,7 +42,8 @@ for r in $(seq 1 "$rounds"); do
   for side in a b; do
     echo "== round $r: $side"
     if [ "$side" = a ]; then
-      "$bin_a" --set "$sets" ${AB_BENCH_ARGS:-} --out "$out/ab-a-$r.json" >"$out/ab-a-$r.log" 2>&1
+      env ${AB_COMMIT_A:+FLASHMLA_GIT_COMMIT=$AB_COMMIT_A} "$bin_a" --set "$sets" ${AB_BENCH_ARGS:-} \
+        --out "$out/ab-a-$r.json" >"$out/ab-a-$r.log" 2>&1
     else
       env "${env_b[@]}" build/ab-b/bench/flashmla_bench --set "$sets" ${AB_BENCH_ARGS:-} --out "$out/ab-b-$r.json" >"$out/ab-b-$r.log" 2>&1
     fi || { echo "bench $side failed"; tail -20 "$out/ab-$side-$r.log"; }

@@ -6,6 +6,7 @@
 #
 #   AB_TESTS="flashmla_gpu_dense_fp8_tests flashmla_gpu_tests" AB_SAN_EXE=flashmla_gpu_dense_fp8_tests \
 #   AB_SAN_FILTER='GpuDenseFp8Decode.*' AB_BENCH_ARGS=--fp8-cache scripts/device_ab.sh .ab_old compute,memory 2
+#   (AB_COMMIT_A=<rev of .ab_old> makes side A's JSON name the old tree's commit)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 old="${1:?usage: device_ab.sh OLD_TREE [SETS] [ROUNDS]}" sets="${2:-compute,memory}" rounds="${3:-2}"
