@@ -70,6 +70,24 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
       }
     }
   };
+  // The same where the group's next occupant is not needed soon: with a producer the group is
+  // released at once; a self-loading consumer only drains here and issues the load later with
+  // reload(), right after its next WGMMAs are issued. Thread 0's TMA issue (~10 instructions per
+  // box, 4 boxes per group) then runs while the warp waits for the tensor cores anyway, instead of
+  // delaying the warpgroup's next collective step (issued at once it measured 1.04x the time of the
+  // producer kernel on the H200, perf-log §19).
+  auto release_later = [&](auto& acc, int st, int group) {
+    ptx::wgmma_wait<0>();
+    ptx::fence_regs(acc);
+    if constexpr (!Loader::kSelfLoad) {
+      if (t == 0) ptx::mbar_arrive(bars.k_empty(st, group));
+    }
+  };
+  auto reload = [&](int st, int group, int next) {
+    if constexpr (Loader::kSelfLoad) {
+      if (t == 0 && next >= 0) ld.load_group(st, group, next);
+    }
+  };
 
   float o[128];
   uint32_t kcount = 0, chunk = 0, iter_global = 0, qcount = 0;
@@ -112,21 +130,24 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
       float s[32];
       uint32_t pa[16];
       float m_new[2], f[2], psum[2];
-      // Block ids of the pages that take over A's and B's slots (kA + 2, kA + 3), read one pair
-      // ahead of their loads so the block-table latency hides behind this pair's Q*K^T.
+      // Block ids of the pages that take over A's and B's slots (kA + 2, kA + 3), read by thread 0
+      // while this pair's Q*K^T runs (its releases load them).
       int next_a = -1, next_b = -1;
-      if constexpr (Loader::kSelfLoad) {
-        if (t == 0) {
-          next_a = page_after(p, rec, req, pe, pg, 2);
-          if (has_b) next_b = page_after(p, rec, req, pe, pg, 3);
+      auto find_next = [&]() {
+        if constexpr (Loader::kSelfLoad) {
+          if (t == 0) {
+            next_a = page_after(p, rec, req, pe, pg, 2);
+            if (has_b) next_b = page_after(p, rec, req, pe, pg, 3);
+          }
         }
-      }
+      };
 
       if (c == 0) {
         // ---- consumer 0: page A scores and softmax, O_L += P_A V_A, then O_L += P_B V_B ----------
         // Releases: A's RoPE box after Q*K_A^T, A's and B's low boxes after each P*V_L.
         K::issue_qk(s, smem_q, kA_addr, qr, bars.k_full(sA, 0), phA);
-        release(s, sA, kGroupRope, next_a);
+        find_next();
+        release_later(s, sA, kGroupRope);  // reloaded behind P_A V_A
         if constexpr (!Loader::kSelfLoad) {
           if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
         }
@@ -146,6 +167,7 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
 
         scale_rows(o, f[0], f[1]);
         issue_pv_rs<K::kFp16>(o, pa, kA_addr, 0);
+        reload(sA, kGroupRope, next_a);
         if (has_b) {
           // B's boxes were waited for by consumer 1 (its Q*K_B^T) before it arrived on p1_ready.
           // P_B's phase = the number of earlier pages B: every earlier pair took 2 pages, every earlier
@@ -156,11 +178,13 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
           l_acc[0] *= fb[0];
           l_acc[1] *= fb[1];
           K::wait_other_page(bars, sB, 0, phB);
-          release(o, sA, kGroupLo, next_a);
+          release_later(o, sA, kGroupLo);
           scale_rows(o, fb[0], fb[1]);
           issue_pv_ss<K::kFp16>(o, p_tile1, kB_addr, 0);
-          // Drained here rather than behind the next Q*K^T: B's low boxes are what consumer 1's next
-          // Q*K^T waits for, and a wait_group 1 across iterations makes ptxas serialize every WGMMA.
+          reload(sA, kGroupLo, next_a);
+          // Drained and released here rather than behind the next Q*K^T: B's low boxes are what
+          // consumer 1's next Q*K^T waits for, and a wait_group 1 across iterations makes ptxas
+          // serialize every WGMMA.
           release(o, sB, kGroupLo, next_b);
         } else {
           release(o, sA, kGroupLo, next_a);
@@ -172,7 +196,10 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
         // Releases: B's RoPE box after Q*K_B^T, A's and B's high boxes after each P*V_R.
         if (has_b) {
           K::issue_qk(s, smem_q, kB_addr, qr, bars.k_full(sB, 0), phB);
-          release(s, sB, kGroupRope, next_b);
+          find_next();
+          release_later(s, sB, kGroupRope);  // reloaded behind P_A V_A[:, 256:]
+        } else {
+          find_next();
         }
         if constexpr (!Loader::kSelfLoad) {
           if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
@@ -184,14 +211,6 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
         }
 
         ptx::mbar_wait(bars.p0_ready(), iter_global & 1);  // every iteration has a page A
-        if constexpr (Loader::kSelfLoad) {
-          // Both consumers' last Q*K^T of the chunk are done (this one's drained above; consumer 0
-          // publishes P_A only after its Q*K_A^T drained): the Q tile is free for the next chunk.
-          if (last && t == 0) {
-            const int nq = next_chunk_with_pages(p, rec, req + 1);
-            if (nq >= 0) ld.load_q(nq);
-          }
-        }
         float ma[2], fa[2];
         read_p_stats(rx, 0, r0, ma, fa);
         if (has_b) {
@@ -211,12 +230,24 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
         K::wait_other_page(bars, sA, 4, phA);
         scale_rows(o, fa[0], fa[1]);
         issue_pv_ss<K::kFp16>(o, p_tile0, kA_addr, 1);
-        release(o, sA, kGroupHi, next_a);
+        if constexpr (Loader::kSelfLoad) {
+          if (has_b) reload(sB, kGroupRope, next_b);
+          // Both consumers' last Q*K^T of the chunk are done (this one's drained above; consumer 0
+          // published P_A only after its Q*K_A^T drained): the Q tile is free for the next chunk.
+          if (last && t == 0) {
+            const int nq = next_chunk_with_pages(p, rec, req + 1);
+            if (nq >= 0) ld.load_q(nq);
+          }
+        }
+        release_later(o, sA, kGroupHi);
         ptx::bar_arrive(kBarP0Free, 256);  // P_A, m_A and f_A have all been read
         if (has_b) {
           scale_rows(o, f[0], f[1]);
           issue_pv_rs<K::kFp16>(o, pa, kB_addr, 1);
-          release(o, sB, kGroupHi, next_b);
+          reload(sA, kGroupHi, next_a);
+          release(o, sB, kGroupHi, next_b);  // at once: this consumer's next Q*K^T waits for it
+        } else {
+          reload(sA, kGroupHi, next_a);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
