@@ -12,7 +12,6 @@
 #include "common/tile_map.h"
 #include "cases.h"
 #include "cpu/cpu_backend.h"
-#include "kernels/sm90/decode_dense_common/page_seq.cuh"
 
 using namespace flashmla;
 
@@ -225,98 +224,4 @@ TEST(Schedule, DeterministicAndIndependentOfPoison) {
   cpu::compute_schedule(lens.data(), static_cast<int32_t>(lens.size()), 132, meta.data(), ns.data());
   EXPECT_EQ(meta, a.meta);
   EXPECT_EQ(ns, a.num_splits);
-}
-
-// The dense bf16/fp16 kernel has no producer warpgroup: before its loop thread 0 loads the first chunk
-// with pages' Q and pages 0, 1 of the CTA's page sequence; afterwards releasing page k's box groups
-// loads page k + 2 (page_after(..., 2 or 3) read at the start of each pair), and consumer 1 loads the
-// next chunk with pages' Q (next_chunk_with_pages) in a chunk's last pair. This replays that walk
-// exactly as decode_dense_common/consumer_loop.cuh and decode_dense/kernel.cuh make it, over random
-// schedules with empty requests and odd page counts, and checks that every page of the sequence is
-// loaded exactly once, into slot k % 2, with the right block id, before it is consumed, and every Q once.
-namespace {
-struct SeqParams {  // the fields page_seq.cuh reads
-  const int32_t* seqlens;
-  const int32_t* block_table;
-  int64_t stride_bt_b;
-};
-}  // namespace
-
-TEST(DenseSelfLoad, EveryPageLoadedOnceIntoItsSlot) {
-  Lcg rng(20261202);
-  int64_t pages_checked = 0, chunk_crossings = 0;
-  for (int iter = 0; iter < 3000; ++iter) {
-    const int32_t b = 1 + static_cast<int32_t>(rng.below(9));
-    const int32_t parts = 1 + static_cast<int32_t>(rng.below(12));
-    std::vector<int32_t> lens(b);
-    for (int32_t& L : lens) L = rng.below(3) == 0 ? 0 : 1 + static_cast<int32_t>(rng.below(iter % 2 ? 700 : 130));
-    int32_t max_blocks = 1;
-    for (int32_t L : lens) max_blocks = std::max(max_blocks, plan::dense_items(L));
-    std::vector<int32_t> bt(static_cast<size_t>(b) * max_blocks);
-    for (size_t i = 0; i < bt.size(); ++i) bt[i] = static_cast<int32_t>(i * 7919 % 100003);  // distinct ids
-    const Schedule s = run_schedule(lens, parts);
-    const SeqParams p{lens.data(), bt.data(), max_blocks};
-    for (int32_t part = 0; part < parts; ++part) {
-      const int32_t* rec = &s.meta[static_cast<size_t>(part) * plan::kRecordInts];
-      if (rec[plan::kRecBeginReq] > rec[plan::kRecEndReq]) continue;
-      // The reference sequence: (block id) of every page the consumers take, in order; Q per chunk.
-      std::vector<int32_t> seq, q_chunks;
-      for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req) {
-        const int pb = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginBlock] : 0;
-        const int pe = req == rec[plan::kRecEndReq] ? rec[plan::kRecEndBlock] : plan::dense_items(lens[req]);
-        if (pb < pe) q_chunks.push_back(req);
-        for (int pg = pb; pg < pe; ++pg) seq.push_back(bt[static_cast<size_t>(req) * max_blocks + pg]);
-      }
-      // The kernel's loads: loaded[k] = block id that went into slot k % 2 as page k; q_loads in order.
-      std::vector<int32_t> loaded(seq.size() + 2, -2), q_loads;
-      const int req0 = rec[plan::kRecBeginReq];
-      const int q0 = sm90::dense_common::next_chunk_with_pages(p, rec, req0);
-      if (q0 >= 0) {
-        q_loads.push_back(q0);
-        const int pe0 = sm90::dense_common::chunk_end_page(p, rec, req0), pb0 = rec[plan::kRecBeginBlock];
-        loaded[0] = sm90::dense_common::page_after(p, rec, req0, pe0, pb0, 0);
-        const int blk1 = sm90::dense_common::page_after(p, rec, req0, pe0, pb0, 1);
-        if (blk1 >= 0) loaded[1] = blk1;
-      }
-      size_t k = 0;
-      for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req) {
-        const int pb = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginBlock] : 0;
-        const int pe = sm90::dense_common::chunk_end_page(p, rec, req);
-        // The consumers wait for this chunk's Q: the latest Q load must be this chunk's.
-        if (pb < pe) ASSERT_TRUE(!q_loads.empty() && q_loads.back() == req) << "chunk " << req << " of partition " << part;
-        for (int pg = pb; pg < pe; pg += 2) {
-          const bool has_b = pg + 1 < pe, last = pg + 2 >= pe;
-          const size_t kA = k;
-          k += has_b ? 2 : 1;
-          // Consumed: A (and B) must have been loaded as exactly these pages.
-          ASSERT_EQ(loaded[kA], seq[kA]) << "page " << kA << " of partition " << part;
-          if (has_b) ASSERT_EQ(loaded[kA + 1], seq[kA + 1]) << "page " << kA + 1 << " of partition " << part;
-          const int next_a = sm90::dense_common::page_after(p, rec, req, pe, pg, 2);
-          const int next_b = has_b ? sm90::dense_common::page_after(p, rec, req, pe, pg, 3) : -1;
-          // Releases of A (and B) load their slots' next occupants, each exactly once.
-          auto load = [&](size_t page, int blk) {
-            if (blk < 0) {
-              ASSERT_GE(page, seq.size()) << "page " << page << " exists but was not loaded";
-              return;
-            }
-            ASSERT_LT(page, seq.size());
-            ASSERT_EQ(loaded[page], -2) << "page " << page << " loaded twice";
-            loaded[page] = blk;
-          };
-          load(kA + 2, next_a);
-          if (has_b) load(kA + 3, next_b);
-          chunk_crossings += (pg + 2 >= pe && next_a >= 0) ? 1 : 0;
-          if (last) {
-            const int nq = sm90::dense_common::next_chunk_with_pages(p, rec, req + 1);
-            if (nq >= 0) q_loads.push_back(nq);
-          }
-          pages_checked += has_b ? 2 : 1;
-        }
-      }
-      ASSERT_EQ(k, seq.size());
-      ASSERT_EQ(q_loads, q_chunks) << "partition " << part;
-    }
-  }
-  EXPECT_GT(pages_checked, 30000);
-  EXPECT_GT(chunk_crossings, 1000);  // the walk does cross chunks, and across empty ones
 }

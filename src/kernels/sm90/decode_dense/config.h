@@ -12,14 +12,11 @@ namespace flashmla::sm90::dense {
 
 using namespace dense_common;
 
-// Two consumer warpgroups and no producer: the consumers issue their own TMA (kernel.cuh), so the
-// kernel launches 256 threads and each may hold up to 255 registers (no setmaxnreg; the common
-// geometry's 384-thread split is the FP8-cache kernel's).
-constexpr int kDenseThreads = 256;
-// Every box group has its own "full" barrier, so Q*K^T starts on the first group that lands. Shared
-// memory after the common map: q_full, k_full[stage][group] (6), epilogue row-sum exchange (1),
+// WG0's one thread issues TMA. Every box group also has its own "full" barrier, so Q*K^T starts on
+// the first group that lands. Shared memory after the common map:
+// q_full, q_empty, k_full[stage][group] (6), k_empty[stage][group] (6), epilogue row-sum exchange (1),
 // p1_ready and p0_ready (the consumers' P hand-offs, 2)
-constexpr int kNumMbarriers = 1 + kStages * kNumGroups + 3;
+constexpr int kNumMbarriers = 2 + 2 * kStages * kNumGroups + 3;
 constexpr int kSmemBarBytes = 256;
 constexpr int kSmemUsed = kSmemBars + kSmemBarBytes;
 constexpr int kSmemAlignSlack = 1024;                             // dynamic smem base is only 16 B aligned

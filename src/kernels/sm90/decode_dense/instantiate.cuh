@@ -19,7 +19,7 @@ cudaError_t run_split_kernel_impl(const CUtensorMap& tmap_q, const CUtensorMap& 
     if (err != cudaSuccess) return err;
     configured.fetch_or(bit, std::memory_order_acq_rel);
   }
-  dense_decode_kernel<kFp16><<<grid, kDenseThreads, kSmemBytes, stream>>>(tmap_q, tmap_k, p);
+  dense_decode_kernel<kFp16><<<grid, kThreads, kSmemBytes, stream>>>(tmap_q, tmap_k, p);
   return cudaGetLastError();
 }
 

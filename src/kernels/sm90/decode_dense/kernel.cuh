@@ -6,32 +6,37 @@
 // a piece of a split request writes an fp32 partial O (normalised) + LSE into its workspace slot, and
 // the combine kernel merges the slots.
 //
-// Warpgroup roles (256 threads, no producer warpgroup):
-//   WG0 ("consumer 0") and WG1 ("consumer 1"), up to 255 registers each, own O[:, 0:256] and
-//     O[:, 256:512], and issue their own TMA (as FlashMLA does; until 2026-12-02 a third, producer
-//     warpgroup did, perf-log §19). Before the loop thread 0 loads the first chunk's Q NoPE tile (8
-//     boxes of 64 x 64) and pages 0 and 1 of the CTA's page sequence, each a 64 x 576 page as 9 boxes
-//     into one of two stages. Afterwards whoever releases a box group of page k (its last reader, see
-//     the table below) loads the same group of page k + 2 into it from its thread 0, right after the
-//     WGMMAs that read it drained; the block id was read from the table one pair earlier.
-//     Consumer 1 loads the next chunk's Q once both consumers' last Q*K^T of the chunk completed.
+// Warpgroup roles (384 threads):
+//   WG0, producer (40 regs): one thread walks the same chunk sequence and issues TMA: per chunk the
+//     Q NoPE tile (8 boxes of 64 x 64), per page the 64 x 576 page as 9 boxes into one of two stages,
+//     in box groups as the consumers release them. The block table is read 32 entries at a time by
+//     the warp.
+//   WG1 ("consumer 0") and WG2 ("consumer 1"), 232 regs each, own O[:, 0:256] and O[:, 256:512].
+//     Pages are taken in pairs (A, B) -- a "seesaw": consumer 0 computes S = Q K_A^T, its softmax and
+//     P_A while consumer 1 computes S = Q K_B^T; the running max flows 0 -> 1 -> 0 through smem so both
+//     O halves rescale identically:
+//       c0: S_A = QK_A; m_A = max(m, rowmax S_A); P_A -> smem; O_L = O_L*f_A + P_A V_A[:, :256]
+//       c1: S_B = QK_B; (wait P_A) m_B = max(m_A, rowmax S_B); P_B -> smem;
+//           O_R = O_R*f_A + P_A V_A[:, 256:]; O_R = O_R*f_B + P_B V_B[:, 256:]
+//       c0: (wait P_B) O_L = O_L*f_B + P_B V_B[:, :256]
+//     so one warpgroup's softmax overlaps the other's tensor-core work.
 // Shared memory (config.h): Q 64 KB + 2 K stages x 72 KB + 2 P tiles x 8 KB + row exchange 1.5 KB.
 // Q's 64 RoPE channels are loaded into registers (A operand of the first 4 k-steps), which is what lets
 // two full K stages and both P tiles fit in 227 KB.
 // Pipeline: 2 K stages; each box group (RoPE box, boxes 0-3, boxes 4-7) has its own full mbarrier
-// (one expect_tx for the group's TMA boxes; Q*K^T waits group by group, RoPE first) and is reloaded
-// by its last reader:
+// (one expect_tx for the group's TMA boxes; Q*K^T waits group by group, RoPE first) and its own empty
+// mbarrier, released by the group's last reader:
 //                 page A (consumer 0's Q*K^T)       page B (consumer 1's Q*K^T)
 //   RoPE box 8    consumer 0 after Q*K_A^T          consumer 1 after Q*K_B^T
 //   boxes 0-3     consumer 0 after P_A V_A[:, :256]  consumer 0 after P_B V_B[:, :256]
 //   boxes 4-7     consumer 1 after P_A V_A[:, 256:]  consumer 1 after P_B V_B[:, 256:]
 // so the next pair's loads start group by group while the current pair is still being consumed
 // (a whole-stage release would wait for both consumers' last P*V). Page A is free by mid-iteration,
-// page B only at the end of it. Budget: 2 x 3 full + 1 Q + 1 epilogue + 2 P-ready mbarriers = 80 B
-// (a group has exactly one releasing reader, who loads the next occupant itself: no empty barriers).
+// page B only at the end of it. Budget: 2 x 3 full + 2 x 3 empty + 2 Q + 1 epilogue + 2 P-ready mbarriers = 136 B.
 // (Per-box full barriers, 9 per stage, measured 2 % slower on the H200: 9 try_wait loops and 9
 // wgmma fences per Q*K^T against 3; docs/perf-log.md §14.)
-// The next chunk's Q load overlaps the current chunk's P*V and epilogue.
+// Q is released (q_empty) after each consumer's last Q*K^T of the chunk, so the next chunk's Q load
+// overlaps the current chunk's tail.
 #pragma once
 
 #include <cuda.h>
@@ -49,54 +54,90 @@
 
 namespace flashmla::sm90::dense {
 
-// mbarrier addresses: q_full, then k_full[stage][group], the epilogue and the two P hand-offs (8 B
+// mbarrier addresses: q_full, q_empty, then k_full[stage][group], then k_empty[stage][group] (8 B
 // each). Stage indices are run-time values, so these are computed, not looked up in an array (which
 // would live in local memory).
 struct SmemBarriers {
   uint32_t base;
   __device__ uint32_t q_full() const { return base; }
-  __device__ uint32_t k_full(int s, int group) const { return base + 8 + 8 * (s * kNumGroups + group); }
+  __device__ uint32_t q_empty() const { return base + 8; }
+  __device__ uint32_t k_full(int s, int group) const { return base + 16 + 8 * (s * kNumGroups + group); }
+  __device__ uint32_t k_empty(int s, int group) const {
+    return base + 16 + 8 * (kStages * kNumGroups + s * kNumGroups + group);
+  }
   // The consumers' epilogue row-sum exchange (256 arrivals, one phase per chunk).
-  __device__ uint32_t epilogue() const { return base + 8 + 8 * (kStages * kNumGroups); }
+  __device__ uint32_t epilogue() const { return base + 16 + 8 * (2 * kStages * kNumGroups); }
   // Consumer 1 -> 0: P_B, m_B and f_B are in smem (128 arrivals, one phase per page B; seesaw.cuh).
   __device__ uint32_t p1_ready() const { return epilogue() + 8; }
   // Consumer 0 -> 1: P_A, m_A and f_A are in smem (128 arrivals, one phase per pair).
   __device__ uint32_t p0_ready() const { return epilogue() + 16; }
 };
 
-// The consumers' TMA issue (consumer_loop.cuh, Loader::kSelfLoad): one box group of a page, or a chunk's
-// Q NoPE tile. Called by one thread; every group's full barrier takes one expect_tx for its bytes.
-struct SelfLoader {
-  static constexpr bool kSelfLoad = true;
-  const CUtensorMap* tmap_q;
-  const CUtensorMap* tmap_k;
-  SmemBarriers bars;
-  uint32_t smem_q, smem_k;
-  uint32_t q_bytes;  // Q tile bytes: 8 boxes of (heads x tokens) rows
-  int kvh, h0, j0;   // KV head, first head and first token of the tile
+// One box group of a page into stage st: waits until the group's last reader released it (use > 0),
+// then one TMA per box, all completing the group's full barrier (one expect_tx for the group's bytes).
+__device__ __forceinline__ void load_group(const CUtensorMap* tmap_k, const SmemBarriers& bars, uint32_t stage_smem,
+                                           int st, uint32_t use, int group, int first, int count, int kvh, int blk) {
+  if (use > 0) ptx::mbar_wait(bars.k_empty(st, group), (use - 1) & 1);
+  ptx::mbar_arrive_expect_tx(bars.k_full(st, group), count * kBoxBytes);
+  for (int b = first; b < first + count; ++b)
+    ptx::tma_load_4d(tmap_k, stage_smem + b * kBoxBytes, bars.k_full(st, group), b * kBoxCols, 0, kvh, blk);
+}
 
-  // Box group `group` of block blk into stage st (the slot's previous occupant has been released).
-  __device__ __forceinline__ void load_group(int st, int group, int blk) const {
-    const int first = group == kGroupRope ? kRopeBox : (group == kGroupLo ? 0 : 4);
-    const int count = group == kGroupRope ? 1 : 4;
-    const uint32_t dst = smem_k + st * kStageBytes;
-    ptx::mbar_arrive_expect_tx(bars.k_full(st, group), count * kBoxBytes);
-    for (int b = first; b < first + count; ++b)
-      ptx::tma_load_4d(tmap_k, dst + b * kBoxBytes, bars.k_full(st, group), b * kBoxCols, 0, kvh, blk);
+// The producer: a single warp. Issues exactly the loads the consumers consume.
+__device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const CUtensorMap* tmap_k,
+                                              const DenseDecodeParams& p, const int32_t* rec, int tile, int kvh,
+                                              uint32_t smem_q, uint32_t smem_k, const SmemBarriers& bars) {
+  const int lane = threadIdx.x & 31;
+  const plan::TileMap& tm = p.tiles;
+  const int j0 = plan::tile_first_token(tm, tile), h0 = plan::tile_first_head(tm, tile);
+  const uint32_t q_bytes = kQBoxes * 128u * tm.heads * tm.tokens;
+  if (lane == 0) {
+    ptx::prefetch_tensormap(tmap_q);
+    ptx::prefetch_tensormap(tmap_k);
   }
-  // The page's three groups, RoPE first (the order Q*K^T waits for them).
-  __device__ __forceinline__ void load_page(int st, int blk) const {
-    load_group(st, kGroupRope, blk);
-    load_group(st, kGroupLo, blk);
-    load_group(st, kGroupHi, blk);
-  }
-  __device__ __forceinline__ void load_q(int req) const {
-    ptx::mbar_arrive_expect_tx(bars.q_full(), q_bytes);
+  uint32_t kcount = 0, chunk = 0;
+  for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req, ++chunk) {
+    const int n = plan::dense_items(p.seqlens[req]);
+    const int pb = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginBlock] : 0;
+    const int pe = req == rec[plan::kRecEndReq] ? rec[plan::kRecEndBlock] : n;
+    if (lane == 0) {
+      if (chunk > 0) ptx::mbar_wait(bars.q_empty(), (chunk - 1) & 1);
+      ptx::mbar_arrive_expect_tx(bars.q_full(), q_bytes);
 #pragma unroll
-    for (int b = 0; b < kQBoxes; ++b)
-      ptx::tma_load_5d(tmap_q, smem_q + b * kBoxBytes, bars.q_full(), b * kBoxCols, h0, kvh, j0, req);
+      for (int b = 0; b < kQBoxes; ++b)
+        ptx::tma_load_5d(tmap_q, smem_q + b * kBoxBytes, bars.q_full(), b * kBoxCols, h0, kvh, j0, req);
+    }
+    // Pages go in pairs (A, B), as the consumers take them. The block table is read 32 entries at
+    // a time by the warp (a pair never straddles two reads: both start at pb + even offsets). Groups
+    // are issued in the order the consumers release them, so no load waits behind a later one:
+    // A rope, B rope, A low, A high, B low, B high.
+    const int32_t* bt = p.block_table + static_cast<int64_t>(req) * p.stride_bt_b;
+    for (int base = pb; base < pe; base += 32) {
+      const int idx = base + lane;
+      const int blk_lane = idx < pe ? bt[idx] : 0;
+      const int cnt = min(32, pe - base);
+      for (int k = 0; k < cnt; k += 2) {
+        const int blk_a = __shfl_sync(0xffffffffu, blk_lane, k);
+        const int blk_b = __shfl_sync(0xffffffffu, blk_lane, k + 1);
+        const bool has_b = k + 1 < cnt;
+        if (lane == 0) {
+          const int sa = kcount & 1, sb = (kcount + 1) & 1;
+          const uint32_t ua = kcount >> 1, ub = (kcount + 1) >> 1;
+          const uint32_t da = smem_k + sa * kStageBytes, db = smem_k + sb * kStageBytes;
+          load_group(tmap_k, bars, da, sa, ua, kGroupRope, kRopeBox, 1, kvh, blk_a);
+          if (has_b) load_group(tmap_k, bars, db, sb, ub, kGroupRope, kRopeBox, 1, kvh, blk_b);
+          load_group(tmap_k, bars, da, sa, ua, kGroupLo, 0, 4, kvh, blk_a);
+          load_group(tmap_k, bars, da, sa, ua, kGroupHi, 4, 4, kvh, blk_a);
+          if (has_b) {
+            load_group(tmap_k, bars, db, sb, ub, kGroupLo, 0, 4, kvh, blk_b);
+            load_group(tmap_k, bars, db, sb, ub, kGroupHi, 4, 4, kvh, blk_b);
+          }
+        }
+        kcount += has_b ? 2 : 1;
+      }
+    }
   }
-};
+}
 
 // make_rows, load_q_rope, store_output: decode_dense_common/rows.cuh.
 
@@ -128,7 +169,7 @@ struct ConsumerPolicy {
 };
 
 template <bool kFp16>
-__global__ void __launch_bounds__(kDenseThreads, 1)
+__global__ void __launch_bounds__(kThreads, 1)
     dense_decode_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
                         const __grid_constant__ DenseDecodeParams p) {
   extern __shared__ uint8_t smem_raw[];
@@ -137,38 +178,36 @@ __global__ void __launch_bounds__(kDenseThreads, 1)
   const int32_t* rec = p.sched + blockIdx.z * plan::kRecordInts;
 
   // Invalid lengths: no CTA writes anything, the status word tells the combine kernel (seesaw.cuh).
-  if (!cta_has_work<kDenseThreads>(p, rec)) return;
+  if (!cta_has_work(p, rec)) return;
 
   const uint32_t smem_q = ptx::smem_addr(smem + kSmemQ), smem_k = ptx::smem_addr(smem + kSmemK);
   const SmemBarriers bars{ptx::smem_addr(smem + kSmemBars)};
-  const plan::TileMap& tm = p.tiles;
-  const SelfLoader ld{&tmap_q, &tmap_k, bars, smem_q, smem_k, static_cast<uint32_t>(kQBoxes * 128 * tm.heads * tm.tokens),
-                      kvh, plan::tile_first_head(tm, tile), plan::tile_first_token(tm, tile)};
   if (threadIdx.x == 0) {
     ptx::mbar_init(bars.q_full(), 1);
-    for (int s = 0; s < kStages; ++s)
-      for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_full(s, g), 1);  // the loader's expect_tx
-    ptx::mbar_init(bars.epilogue(), 256);  // every thread
+    ptx::mbar_init(bars.q_empty(), 2);  // one arrival per consumer warpgroup
+    for (int s = 0; s < kStages; ++s) {
+      for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_full(s, g), 1);  // the producer's expect_tx
+      for (int g = 0; g < kNumGroups; ++g) ptx::mbar_init(bars.k_empty(s, g), 1);  // one releasing consumer
+    }
+    ptx::mbar_init(bars.epilogue(), 256);  // every consumer thread
     ptx::mbar_init(bars.p0_ready(), 128);  // every consumer-0 thread, once per page A
     ptx::mbar_init(bars.p1_ready(), 128);  // every consumer-1 thread, once per page B
     ptx::fence_barrier_init();
-    // The first chunk's Q and pages 0 and 1 of the page sequence; the consumers load the rest.
-    const int req0 = rec[plan::kRecBeginReq];
-    const int q0 = next_chunk_with_pages(p, rec, req0);
-    if (q0 >= 0) {
-      ld.load_q(q0);
-      const int pe0 = chunk_end_page(p, rec, req0), pb0 = rec[plan::kRecBeginBlock];
-      ld.load_page(0, page_after(p, rec, req0, pe0, pb0, 0));
-      const int blk1 = page_after(p, rec, req0, pe0, pb0, 1);
-      if (blk1 >= 0) ld.load_page(1, blk1);
-    }
   }
   __syncthreads();
   // The combine kernel (launched behind this one with programmatic stream serialization) may be
   // scheduled now; it waits for this grid's completion before reading anything it writes.
   kernels::launch_dependents();
 
-  consumer_loop<ConsumerPolicy<kFp16>>(p, rec, tile, kvh, threadIdx.x / 128, smem, smem_q, smem_k, bars, ld);
+  const int wg = threadIdx.x / 128;
+  if (wg == 0) {
+    ptx::setmaxnreg_dec<kProducerRegs>();
+    if (threadIdx.x < 32) producer_loop(&tmap_q, &tmap_k, p, rec, tile, kvh, smem_q, smem_k, bars);
+    return;
+  }
+  ptx::setmaxnreg_inc<kConsumerRegs>();
+
+  consumer_loop<ConsumerPolicy<kFp16>>(p, rec, tile, kvh, wg - 1, smem, smem_q, smem_k, bars);
 }
 
 }  // namespace flashmla::sm90::dense

@@ -14,17 +14,6 @@
 //                                     compiler would otherwise keep the first one's values live)
 //   K::store_output(p, o, m, l, rows, req, split, slot, c, tq, sbase)  O and LSE, or the partials
 // and the barrier set `Bars` (q_full, q_empty, k_full, k_empty, epilogue, p0_ready, p1_ready).
-//
-// The loader `ld` says who refills a released box group:
-//   Loader::kSelfLoad == false (FP8-cache kernel): a producer warpgroup. A release is an arrival on the
-//     group's k_empty barrier; Q tiles come one per chunk through q_full / q_empty.
-//   Loader::kSelfLoad == true (bf16/fp16 kernel, no producer): the releasing consumer's thread 0 loads the
-//     same group of the page two places later in the CTA's page sequence (page_seq.cuh) into the slot
-//     right after its WGMMAs drained, ld.load_group(stage, group, block); no k_empty barriers. A Q tile
-//     is loaded only for chunks with pages (ld.load_q(req)), by consumer 1's thread 0 once both
-//     consumers' last Q*K^T of the chunk has completed (it waited for consumer 0's P of the last page
-//     A, published after consumer 0's last Q*K^T drained). The first Q and pages 0 and 1 are loaded by
-//     the kernel before the consumers start.
 #pragma once
 
 #include <cstdint>
@@ -32,24 +21,18 @@
 #include "common/split_plan.h"
 #include "kernels/sm90/decode_dense_common/consumer.cuh"
 #include "kernels/sm90/decode_dense_common/geometry.h"
-#include "kernels/sm90/decode_dense_common/page_seq.cuh"
 #include "kernels/sm90/decode_dense_common/rows.cuh"
 #include "kernels/sm90/decode_dense_common/seesaw.cuh"
 #include "kernels/sm90/ptx.cuh"
 
 namespace flashmla::sm90::dense_common {
 
-// The loader of a kernel whose producer warpgroup refills every box group (decode_dense_fp8/).
-struct ReleaseToProducer {
-  static constexpr bool kSelfLoad = false;
-};
-
 // Called by the 256 consumer threads after setmaxnreg (c = 0 or 1: which consumer), with the CTA's
 // schedule record, its tile and KV head, the 1024-aligned smem base and the Q / K areas' addresses.
-template <class K, class Params, class Bars, class Loader>
+template <class K, class Params, class Bars>
 __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* rec, int tile, int kvh, int c,
                                               const uint8_t* smem, uint32_t smem_q, uint32_t smem_k,
-                                              const Bars& bars, const Loader& ld) {
+                                              const Bars& bars) {
   const int t = threadIdx.x & 127, tq = t & 3;
   const int r0 = (t >> 5) * 16 + ((t & 31) >> 2);
   // Shared-memory addresses of the row exchange arrays (f32 [2][64] each) and the two P tiles.
@@ -57,40 +40,8 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
   const RowExchange rx{sbase};
   const uint32_t p_tile0 = sbase + kSmemP0, p_tile1 = sbase + kSmemP1;
 
-  // Waits for this warpgroup's WGMMAs (acc: the registers they write), then hands box group `group`
-  // of stage st back: to the producer, or by loading page `next` (a block id, -1: none) into it.
-  auto release = [&](auto& acc, int st, int group, int next) {
-    ptx::wgmma_wait<0>();
-    ptx::fence_regs(acc);
-    if (t == 0) {
-      if constexpr (Loader::kSelfLoad) {
-        if (next >= 0) ld.load_group(st, group, next);
-      } else {
-        ptx::mbar_arrive(bars.k_empty(st, group));
-      }
-    }
-  };
-  // The same where the group's next occupant is not needed soon: with a producer the group is
-  // released at once; a self-loading consumer only drains here and issues the load later with
-  // reload(), right after its next WGMMAs are issued. Thread 0's TMA issue (~10 instructions per
-  // box, 4 boxes per group) then runs while the warp waits for the tensor cores anyway, instead of
-  // delaying the warpgroup's next collective step (issued at once it measured 1.04x the time of the
-  // producer kernel on the H200, perf-log §19).
-  auto release_later = [&](auto& acc, int st, int group) {
-    ptx::wgmma_wait<0>();
-    ptx::fence_regs(acc);
-    if constexpr (!Loader::kSelfLoad) {
-      if (t == 0) ptx::mbar_arrive(bars.k_empty(st, group));
-    }
-  };
-  auto reload = [&](int st, int group, int next) {
-    if constexpr (Loader::kSelfLoad) {
-      if (t == 0 && next >= 0) ld.load_group(st, group, next);
-    }
-  };
-
   float o[128];
-  uint32_t kcount = 0, chunk = 0, iter_global = 0, qcount = 0;
+  uint32_t kcount = 0, chunk = 0, iter_global = 0;
   for (int req = rec[plan::kRecBeginReq]; req <= rec[plan::kRecEndReq]; ++req, ++chunk) {
     const int L = p.seqlens[req];
     const int n = plan::dense_items(L);
@@ -112,12 +63,8 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
     float m_run[2] = {kNegInf, kNegInf}, l_acc[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < 128; ++i) o[i] = 0.0f;
-    if constexpr (Loader::kSelfLoad) {
-      if (pb < pe) ptx::mbar_wait(bars.q_full(), qcount++ & 1);  // no Q is loaded for a chunk without pages
-    } else {
-      ptx::mbar_wait(bars.q_full(), chunk & 1);
-      if (pb == pe && t == 0) ptx::mbar_arrive(bars.q_empty());
-    }
+    ptx::mbar_wait(bars.q_full(), chunk & 1);
+    if (pb == pe && t == 0) ptx::mbar_arrive(bars.q_empty());
 
     for (int pg = pb; pg < pe; pg += 2, ++iter_global) {
       const bool has_b = pg + 1 < pe;
@@ -130,27 +77,13 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
       float s[32];
       uint32_t pa[16];
       float m_new[2], f[2], psum[2];
-      // Block ids of the pages that take over A's and B's slots (kA + 2, kA + 3), read by thread 0
-      // while this pair's Q*K^T runs (its releases load them).
-      int next_a = -1, next_b = -1;
-      auto find_next = [&]() {
-        if constexpr (Loader::kSelfLoad) {
-          if (t == 0) {
-            next_a = page_after(p, rec, req, pe, pg, 2);
-            if (has_b) next_b = page_after(p, rec, req, pe, pg, 3);
-          }
-        }
-      };
 
       if (c == 0) {
         // ---- consumer 0: page A scores and softmax, O_L += P_A V_A, then O_L += P_B V_B ----------
         // Releases: A's RoPE box after Q*K_A^T, A's and B's low boxes after each P*V_L.
         K::issue_qk(s, smem_q, kA_addr, qr, bars.k_full(sA, 0), phA);
-        find_next();
-        release_later(s, sA, kGroupRope);  // reloaded behind P_A V_A
-        if constexpr (!Loader::kSelfLoad) {
-          if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
-        }
+        drain_and_release(s, bars.k_empty(sA, kGroupRope), t);
+        if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
 
         mask_scores(s, pg * kPageTokens, limit[0], limit[1], tq);
         float mx[2];
@@ -167,7 +100,6 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
 
         scale_rows(o, f[0], f[1]);
         issue_pv_rs<K::kFp16>(o, pa, kA_addr, 0);
-        reload(sA, kGroupRope, next_a);
         if (has_b) {
           // B's boxes were waited for by consumer 1 (its Q*K_B^T) before it arrived on p1_ready.
           // P_B's phase = the number of earlier pages B: every earlier pair took 2 pages, every earlier
@@ -178,16 +110,14 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
           l_acc[0] *= fb[0];
           l_acc[1] *= fb[1];
           K::wait_other_page(bars, sB, 0, phB);
-          release_later(o, sA, kGroupLo);
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
           scale_rows(o, fb[0], fb[1]);
           issue_pv_ss<K::kFp16>(o, p_tile1, kB_addr, 0);
-          reload(sA, kGroupLo, next_a);
-          // Drained and released here rather than behind the next Q*K^T: B's low boxes are what
-          // consumer 1's next Q*K^T waits for, and a wait_group 1 across iterations makes ptxas
-          // serialize every WGMMA.
-          release(o, sB, kGroupLo, next_b);
+          // Drained here rather than behind the next Q*K^T: B's low boxes are what consumer 1's next
+          // Q*K^T waits for, and a wait_group 1 across iterations makes ptxas serialize every WGMMA.
+          drain_and_release(o, bars.k_empty(sB, kGroupLo), t);
         } else {
-          release(o, sA, kGroupLo, next_a);
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
@@ -196,14 +126,9 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
         // Releases: B's RoPE box after Q*K_B^T, A's and B's high boxes after each P*V_R.
         if (has_b) {
           K::issue_qk(s, smem_q, kB_addr, qr, bars.k_full(sB, 0), phB);
-          find_next();
-          release_later(s, sB, kGroupRope);  // reloaded behind P_A V_A[:, 256:]
-        } else {
-          find_next();
+          drain_and_release(s, bars.k_empty(sB, kGroupRope), t);
         }
-        if constexpr (!Loader::kSelfLoad) {
-          if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
-        }
+        if (last && t == 0) ptx::mbar_arrive(bars.q_empty());
         float mx[2];
         if (has_b) {  // the row maxima of S_B need nothing from consumer 0
           mask_scores(s, (pg + 1) * kPageTokens, limit[0], limit[1], tq);
@@ -230,24 +155,12 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
         K::wait_other_page(bars, sA, 4, phA);
         scale_rows(o, fa[0], fa[1]);
         issue_pv_ss<K::kFp16>(o, p_tile0, kA_addr, 1);
-        if constexpr (Loader::kSelfLoad) {
-          if (has_b) reload(sB, kGroupRope, next_b);
-          // Both consumers' last Q*K^T of the chunk are done (this one's drained above; consumer 0
-          // published P_A only after its Q*K_A^T drained): the Q tile is free for the next chunk.
-          if (last && t == 0) {
-            const int nq = next_chunk_with_pages(p, rec, req + 1);
-            if (nq >= 0) ld.load_q(nq);
-          }
-        }
-        release_later(o, sA, kGroupHi);
+        drain_and_release(o, bars.k_empty(sA, kGroupHi), t);
         ptx::bar_arrive(kBarP0Free, 256);  // P_A, m_A and f_A have all been read
         if (has_b) {
           scale_rows(o, f[0], f[1]);
           issue_pv_rs<K::kFp16>(o, pa, kB_addr, 1);
-          reload(sA, kGroupHi, next_a);
-          release(o, sB, kGroupHi, next_b);  // at once: this consumer's next Q*K^T waits for it
-        } else {
-          reload(sA, kGroupHi, next_a);
+          drain_and_release(o, bars.k_empty(sB, kGroupHi), t);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];

@@ -1,7 +1,7 @@
 // Pieces of the two dense decode kernels' CTA flow that are the same in both (the bf16/fp16 kernel and
 // the FP8-cache kernel run the same two-consumer "seesaw", decode_dense/kernel.cuh): the length check
 // every CTA makes first, the shared-memory row exchange between the consumers (running max, rescale
-// factors, row sums).
+// factors, row sums) and the release of a box group after the WGMMAs that read it.
 #pragma once
 
 #include <cstdint>
@@ -15,11 +15,11 @@ namespace flashmla::sm90::dense_common {
 
 // Invalid lengths (negative, or more pages than the block table has) would read outside the caller's
 // tensors: then no CTA writes anything, and the status word tells the combine kernel. Every thread of
-// the CTA (kCtaThreads) calls this; false: the CTA has nothing to do (bad lengths, or an empty schedule record).
-template <int kCtaThreads, class Params>
+// the CTA calls this; false: the CTA has nothing to do (bad lengths, or an empty schedule record).
+template <class Params>
 __device__ __forceinline__ bool cta_has_work(const Params& p, const int32_t* rec) {
   bool bad = false;
-  for (int i = threadIdx.x; i < p.batch; i += kCtaThreads) {
+  for (int i = threadIdx.x; i < p.batch; i += kThreads) {
     const int L = p.seqlens[i];
     bad |= L < 0 || plan::dense_items(L) > p.max_blocks;
   }
@@ -36,6 +36,15 @@ struct RowExchange {
   __device__ __forceinline__ uint32_t row_scale(int i) const { return sbase + kSmemRowScale + 4 * i; }
   __device__ __forceinline__ uint32_t row_l(int i) const { return sbase + kSmemRowL + 4 * i; }
 };
+
+// Waits for this warpgroup's WGMMAs (acc: the registers they write), then thread 0 releases the box
+// group they read to the producer.
+template <int N>
+__device__ __forceinline__ void drain_and_release(float (&acc)[N], uint32_t empty_bar, int t) {
+  ptx::wgmma_wait<0>();
+  ptx::fence_regs(acc);
+  if (t == 0) ptx::mbar_arrive(empty_bar);
+}
 
 // Publishes page `half`'s P (into p_tile), its running max m and rescale factors f for the other
 // consumer, then arrives on the mbarrier ready_bar (128 arrivals: every thread of this consumer; one

@@ -287,7 +287,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int32_t* rec = p.sched + blockIdx.z * plan::kRecordInts;
 
   // Invalid lengths: no CTA writes anything, the status word tells the combine kernel (seesaw.cuh).
-  if (!cta_has_work<kThreads>(p, rec)) return;
+  if (!cta_has_work(p, rec)) return;
 
   const uint32_t smem_q = ptx::smem_addr(smem + kSmemQ), smem_k = ptx::smem_addr(smem + kSmemK);
   const SmemBarriers bars{ptx::smem_addr(smem + kSmemBars)};
@@ -322,7 +322,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   ptx::setmaxnreg_inc<kFp8ConsumerRegs>();
 
-  consumer_loop<ConsumerPolicy<kFp8Q>>(p, rec, tile, kvh, wg - 1, smem, smem_q, smem_k, bars, ReleaseToProducer{});
+  consumer_loop<ConsumerPolicy<kFp8Q>>(p, rec, tile, kvh, wg - 1, smem, smem_q, smem_k, bars);
 }
 
 }  // namespace flashmla::sm90::dense_fp8
