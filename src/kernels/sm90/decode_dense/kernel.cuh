@@ -145,7 +145,6 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
 template <bool kFp16_>
 struct ConsumerPolicy {
   static constexpr bool kFp16 = kFp16_;
-  static constexpr bool kEarlyPvA = true;  // consumer_loop.cuh
   __device__ __forceinline__ static void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem,
                                                   const uint32_t (&qr)[16], uint32_t full_bars, uint32_t parity) {
     dense::issue_qk<kFp16>(s, q_smem, k_smem, qr, full_bars, parity);

@@ -5,7 +5,6 @@
 //
 // The kernel supplies a policy K (static members only; everything inlines):
 //   K::kFp16                          P and V element type of the GEMMs (false: bf16)
-//   K::kEarlyPvA                      consumer 1 issues P_A V_A before (true) or after its softmax of B
 //   K::issue_qk(s, q, k, qr, full, ph) S = Q K^T of one page, waiting on the page's full barriers
 //   K::load_q_rope(qr, p, req, rows, tq)  Q's RoPE channels as WGMMA A fragments
 //   K::scale(p, sbase)                the softmax scale in the log2 domain (a parameter, or smem)
@@ -101,11 +100,6 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
 
         scale_rows(o, f[0], f[1]);
         issue_pv_rs<K::kFp16>(o, pa, kA_addr, 0);
-        // A's low boxes go back as soon as P_A V_A[:, :256] is done, before waiting for consumer 1's
-        // P_B: they are what this consumer's next Q*K^T waits for after its RoPE k-steps (page A + 2
-        // takes the slot), and behind the P_B wait their load started only ~one P*V before that Q*K^T
-        // needed it (ncu of 5f04f0e: the largest single K-data wait, perf-log §19).
-        drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
         if (has_b) {
           // B's boxes were waited for by consumer 1 (its Q*K_B^T) before it arrived on p1_ready.
           // P_B's phase = the number of earlier pages B: every earlier pair took 2 pages, every earlier
@@ -116,11 +110,14 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
           l_acc[0] *= fb[0];
           l_acc[1] *= fb[1];
           K::wait_other_page(bars, sB, 0, phB);
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
           scale_rows(o, fb[0], fb[1]);
           issue_pv_ss<K::kFp16>(o, p_tile1, kB_addr, 0);
           // Drained here rather than behind the next Q*K^T: B's low boxes are what consumer 1's next
           // Q*K^T waits for, and a wait_group 1 across iterations makes ptxas serialize every WGMMA.
           drain_and_release(o, bars.k_empty(sB, kGroupLo), t);
+        } else {
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
@@ -141,16 +138,6 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
         ptx::mbar_wait(bars.p0_ready(), iter_global & 1);  // every iteration has a page A
         float ma[2], fa[2];
         read_p_stats(rx, 0, r0, ma, fa);
-        // K::kEarlyPvA: P_A V_A[:, 256:] is issued before the softmax of page B, which runs on the
-        // CUDA cores while it executes, so A's high boxes are released ~one softmax earlier (consumer
-        // 0's next Q*K^T waits for page A + 2's high boxes in that slot; perf-log §19). It keeps
-        // the softmax's registers live beside the in-flight accumulators: the FP8 kernel's 224-register
-        // consumers would spill, so it issues P_A V_A after publishing P_B.
-        if constexpr (K::kEarlyPvA) {
-          K::wait_other_page(bars, sA, 4, phA);
-          scale_rows(o, fa[0], fa[1]);
-          issue_pv_ss<K::kFp16>(o, p_tile0, kA_addr, 1);
-        }
         if (has_b) {
           softmax_page<K::kFp16>(s, ma, mx, K::scale(p, sbase), m_new, f, psum, pa);
           l_acc[0] = l_acc[0] * fa[0] * f[0] + psum[0];
@@ -165,11 +152,9 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
           m_new[0] = ma[0];
           m_new[1] = ma[1];
         }
-        if constexpr (!K::kEarlyPvA) {
-          K::wait_other_page(bars, sA, 4, phA);
-          scale_rows(o, fa[0], fa[1]);
-          issue_pv_ss<K::kFp16>(o, p_tile0, kA_addr, 1);
-        }
+        K::wait_other_page(bars, sA, 4, phA);
+        scale_rows(o, fa[0], fa[1]);
+        issue_pv_ss<K::kFp16>(o, p_tile0, kA_addr, 1);
         drain_and_release(o, bars.k_empty(sA, kGroupHi), t);
         ptx::bar_arrive(kBarP0Free, 256);  // P_A, m_A and f_A have all been read
         if (has_b) {

@@ -240,7 +240,6 @@ __device__ __forceinline__ void load_q_rope(uint32_t (&qr)[16], const DenseFp8De
 template <bool kFp8Q>
 struct ConsumerPolicy {
   static constexpr bool kFp16 = false;  // the converted page, P and Q are bf16
-  static constexpr bool kEarlyPvA = false;  // consumer_loop.cuh
   __device__ __forceinline__ static void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem,
                                                   const uint32_t (&qr)[16], uint32_t full_bars, uint32_t parity) {
     dense_common::issue_qk<false>(s, q_smem, k_smem, qr, full_bars, parity);
