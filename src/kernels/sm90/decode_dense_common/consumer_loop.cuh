@@ -100,11 +100,6 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
 
         scale_rows(o, f[0], f[1]);
         issue_pv_rs<K::kFp16>(o, pa, kA_addr, 0);
-        // A's low boxes go back as soon as P_A V_A[:, :256] is done, before waiting for consumer 1's
-        // P_B: they are what this consumer's next Q*K^T waits for after its RoPE k-steps (page A + 2
-        // takes the slot). Behind the P_B wait, their load (and in the FP8-cache kernel their
-        // conversion) started only ~one P*V before that Q*K^T needed them (perf-log §19).
-        drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
         if (has_b) {
           // B's boxes were waited for by consumer 1 (its Q*K_B^T) before it arrived on p1_ready.
           // P_B's phase = the number of earlier pages B: every earlier pair took 2 pages, every earlier
@@ -115,11 +110,14 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
           l_acc[0] *= fb[0];
           l_acc[1] *= fb[1];
           K::wait_other_page(bars, sB, 0, phB);
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
           scale_rows(o, fb[0], fb[1]);
           issue_pv_ss<K::kFp16>(o, p_tile1, kB_addr, 0);
           // Drained here rather than behind the next Q*K^T: B's low boxes are what consumer 1's next
           // Q*K^T waits for, and a wait_group 1 across iterations makes ptxas serialize every WGMMA.
           drain_and_release(o, bars.k_empty(sB, kGroupLo), t);
+        } else {
+          drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
