@@ -23,7 +23,7 @@
 // exchanges in flight; all values arrived intact (0 wrong).
 //
 // Build and run (on the GPU machine):
-//   nvcc -arch=sm_90a -std=c++17 -O3 -o build/dsmem_swap tests/probes/dsmem_swap.cu
+//   nvcc -arch=sm_90a -std=c++17 -O3 -I src -o build/dsmem_swap tests/probes/dsmem_swap.cu
 //   build/dsmem_swap <mode 0|1|2> <clusters> <iterations>
 #include <algorithm>
 #include <cstdint>
@@ -33,13 +33,17 @@
 
 #include <cuda_runtime.h>
 
+#include "kernels/sm90/ptx.cuh"  // smem_addr, mbar_init, mbar_arrive_expect_tx, fence_barrier_init
+
 namespace {
 
+namespace ptx = flashmla::sm90::ptx;
+
+// The cluster-scope operations ptx.cuh (CTA-local kernels) does not have.
 constexpr int kThreads = 256;
 constexpr int kTileBytes = 64 * 64 * 4;               // one fp32 64 x 64 partial-score tile
 constexpr int kPerThread = kTileBytes / kThreads / 16;  // 16-byte stores per thread per swap (4)
 
-__device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 __device__ __forceinline__ uint32_t cluster_rank() {
   uint32_t r;
   asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
@@ -52,12 +56,6 @@ __device__ __forceinline__ uint32_t map_to_rank(uint32_t addr, uint32_t rank) { 
 }
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-}
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
 }
 __device__ __forceinline__ void mbar_arrive_remote(uint32_t cluster_bar) {
   asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(cluster_bar) : "memory");
@@ -95,28 +93,28 @@ __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(kThreads, 1)
   const uint32_t me = cluster_rank(), peer = me ^ 1u, t = threadIdx.x;
   if (t == 0) {
     for (int b = 0; b < 2; ++b) {
-      mbar_init(smem_u32(&full[b]), 1);           // the local expect_tx (the bytes complete it)
-      mbar_init(smem_u32(&empty[b]), kThreads);   // every peer thread, after reading what it was sent
+      ptx::mbar_init(ptx::smem_addr(&full[b]), 1);           // the local expect_tx (the bytes complete it)
+      ptx::mbar_init(ptx::smem_addr(&empty[b]), kThreads);   // every peer thread, after reading what it was sent
     }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    ptx::fence_barrier_init();
   }
   cluster_sync();  // the peer's barriers are initialised before anyone signals them
   unsigned long long bad = 0;
   const long long t0 = clock64();
   for (int i = 0; i < iters; ++i) {
     const int b = i & 1;
-    const uint32_t mine = smem_u32(buf[b]);
+    const uint32_t mine = ptx::smem_addr(buf[b]);
     const uint32_t theirs = map_to_rank(mine, peer);
     if (mode == 1) {
-      if (i >= 2) mbar_wait_cluster(smem_u32(&empty[b]), ((i - 2) >> 1) & 1);  // peer has read buffer b
-      if (t == 0) mbar_expect_tx(smem_u32(&full[b]), kTileBytes);
-      const uint32_t peer_full = map_to_rank(smem_u32(&full[b]), peer);
+      if (i >= 2) mbar_wait_cluster(ptx::smem_addr(&empty[b]), ((i - 2) >> 1) & 1);  // peer has read buffer b
+      if (t == 0) ptx::mbar_arrive_expect_tx(ptx::smem_addr(&full[b]), kTileBytes);
+      const uint32_t peer_full = map_to_rank(ptx::smem_addr(&full[b]), peer);
 #pragma unroll
       for (int k = 0; k < kPerThread; ++k) {
         const uint32_t word = t * kPerThread + k;
         st_async_v4(theirs + 16 * word, value_of(i, me, word), peer_full);
       }
-      mbar_wait_cluster(smem_u32(&full[b]), (i >> 1) & 1);
+      mbar_wait_cluster(ptx::smem_addr(&full[b]), (i >> 1) & 1);
     } else if (mode == 0) {
 #pragma unroll
       for (int k = 0; k < kPerThread; ++k) {
@@ -142,12 +140,12 @@ __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(kThreads, 1)
       const uint4 got = ld_shared_v4(mine + 16 * word), want = value_of(i, peer, word);
       bad += (got.x != want.x) + (got.y != want.y) + (got.z != want.z) + (got.w != want.w);
     }
-    if (mode == 1) mbar_arrive_remote(map_to_rank(smem_u32(&empty[b]), peer));
+    if (mode == 1) mbar_arrive_remote(map_to_rank(ptx::smem_addr(&empty[b]), peer));
     if (mode == 2) __syncthreads();  // buffer b is rewritten two iterations later
   }
   const long long t1 = clock64();
   if (mode == 1) {  // the peer's last arrivals on our barriers must land before either CTA exits
-    for (int j = iters - 2 > 0 ? iters - 2 : 0; j < iters; ++j) mbar_wait_cluster(smem_u32(&empty[j & 1]), (j >> 1) & 1);
+    for (int j = iters - 2 > 0 ? iters - 2 : 0; j < iters; ++j) mbar_wait_cluster(ptx::smem_addr(&empty[j & 1]), (j >> 1) & 1);
   }
   cluster_sync();
   atomicAdd(bad_out, bad);
