@@ -1,49 +1,62 @@
-// Tile sizes, thread roles and the shared-memory plan of the sm90 sparse decode (kernel.cuh).
+// Compile-time plan of the sm90 sparse decode: the shared ping-pong tiles and shared-memory map
+// (sparse_common/tiles.h: Q + two bf16 K stages + P), the producer's gather/convert map and the register
+// split. Every number is checked by a static_assert.
 #pragma once
 
 #include <cstdint>
 
 #include "common/kv_format.h"
+#include "kernels/sm90/sparse_common/tiles.h"
 
 namespace flashmla::sm90::sparse_decode {
 
-constexpr int kHeadsPerCta = 64;    // query heads of one CTA (4 row groups of 16 = the mma.sync M)
-constexpr int kTokensPerBlock = 64; // cache tokens gathered, dequantized and attended per iteration
-constexpr int kWarps = 8;           // warp w: row group w % 4 (16 heads), column half w / 4
-constexpr int kThreads = kWarps * 32;
-constexpr int kRowGroups = 4;
-constexpr int kHalfV = 256;         // O columns of one warp (its half of the 512 value channels)
-constexpr int kMaxSmemBytes = 227 * 1024;
+using sparse_common::kBlockN;
+using sparse_common::kBoxBytes;
+using sparse_common::kConsumerThreads;
+using sparse_common::kHalfV;
+using sparse_common::kLaunchRegs;
+using sparse_common::kThreads;
 
-// Per-format plan. Rows of Q and K are padded by 16 B so that the 8 rows an ldmatrix reads fall in
-// different bank groups (an unpadded 1152 / 1024 B row is a multiple of 128 B: 8-way conflicts).
+constexpr int kHeadsPerCta = sparse_common::kBlockM;  // query heads of one CTA = WGMMA M (zero rows past h_q)
+constexpr int kTokensPerBlock = kBlockN;              // cache tokens gathered, converted and attended per step
+static_assert(2 * kHalfV == kvfmt::kHeadDimV, "the consumers' O halves cover the 512 value channels");
+
+// The shared-memory map of a format: the ping-pong Config of its d_qk (V32 576: 226.7 KB; MODEL1 512:
+// 201 KB, with the alignment slack), 1 CTA per SM.
 template <class Fmt>
-struct Plan {
-  static constexpr int kDimQK = Fmt::kDimQK;
-  static constexpr int kRowBytes = kDimQK * 2 + 16;                       // bf16 Q / K row in smem
-  static constexpr int kRawRowBytes = (Fmt::kBytesPerToken + 15) / 16 * 16;  // raw fp8 token (656 / 592)
-  static constexpr int kPRowBytes = kTokensPerBlock * 2 + 16;             // bf16 P row
-  static constexpr int kQOffset = 0;
-  static constexpr int kKOffset = kQOffset + kHeadsPerCta * kRowBytes;
-  static constexpr int kRawOffset = kKOffset + kTokensPerBlock * kRowBytes;
-  static constexpr int kPOffset = kRawOffset + kTokensPerBlock * kRawRowBytes;
-  static constexpr int kPLoOffset = kPOffset + kHeadsPerCta * kPRowBytes;          // bf16 P - bf16(P), same rows
-  static constexpr int kTokPtrOffset = kPLoOffset + kHeadsPerCta * kPRowBytes;     // const uint8_t*[64] x 2
-  static constexpr int kValidOffset = kTokPtrOffset + 2 * kTokensPerBlock * 8;      // int32 [2][64]
-  static constexpr int kRedMaxOffset = kValidOffset + 2 * kTokensPerBlock * 4;      // float [2][64]
-  static constexpr int kRedSumOffset = kRedMaxOffset + 2 * kHeadsPerCta * 4;        // float [2][64]
-  static constexpr int kSmemBytes = kRedSumOffset + 2 * kHeadsPerCta * 4;
-  static_assert(kSmemBytes <= kMaxSmemBytes, "shared-memory plan exceeds 227 KB");
-  static_assert(kRowBytes % 16 == 0 && kRawRowBytes % 16 == 0 && kPRowBytes % 16 == 0, "16-byte rows");
-  static_assert(kKOffset % 128 == 0 && kRawOffset % 16 == 0 && kPOffset % 16 == 0 && kPLoOffset % 16 == 0 && kTokPtrOffset % 16 == 0,
-                "aligned regions");
-  static constexpr int kQChunks = kDimQK * 2 / 16;                 // 16-byte pieces of a q row
-  static constexpr int kNopeChunks = Fmt::kNopeDim / 16;           // 16 e4m3 per piece
-  static constexpr int kRopeChunks = Fmt::kRopeDim * 2 / 16;       // 8 bf16 per piece
-  static constexpr int kConvertItems = kNopeChunks + kRopeChunks;  // per token
+using Config = sparse_common::Config<Fmt::kDimQK>;
+
+// Producer map (128 threads): thread t handles rows rg + 16 i (i < 4) of each 64-token step, rg = t % 16,
+// and, with sub = t / 16, a = sub / 2, e = sub % 2, the four 16-byte NoPE pieces 8a + 4e .. + 3 of each
+// row (16 e4m3 values each). A thread's pieces of a row share one scale (V32: scale a covers channels
+// 128a ..; MODEL1: scale 2a + e covers 64 (2a + e) ..), one 4-byte / 1-byte load per row, and a 16-byte
+// store phase (8 lanes) covers 8 consecutive rows: conflict-free through the swizzle (producer.cuh
+// Lane). MODEL1 has 28 pieces per token: sub = 7 converts nothing. RoPE (64 bf16, already bf16 in the
+// cache) is copied with cp.async, chunk `sub` of each row.
+constexpr int kProducerChunkLanes = 8;
+constexpr int kProducerRowGroups = 128 / kProducerChunkLanes;           // 16 rows per pass
+constexpr int kProducerRowsPerThread = kTokensPerBlock / kProducerRowGroups;  // 4
+constexpr int kPiecesPerRowThread = 4;                                   // k < 4
+static_assert(kProducerRowsPerThread * kProducerRowGroups == kTokensPerBlock && kHeadsPerCta == kTokensPerBlock,
+              "Q uses the same row map");
+
+template <class Fmt>
+struct Gather {
+  static constexpr bool kV32 = Fmt::kFormat == KvFormat::kSparseV32;
+  static constexpr int kNopePieces = Fmt::kNopeDim / 16;           // 32 / 28
+  static constexpr int kRopeByte = Fmt::kRopeOffset;              // in the token's (data) row: 528 / 448
+  static constexpr int kRopeBox = Fmt::kNopeDim / 64;             // 8 / 7: the box after the NoPE boxes
+  static_assert(Fmt::kNopeDim % 64 == 0 && Fmt::kRopeDim == 64, "NoPE in whole boxes, RoPE one box");
+  static_assert(kNopePieces <= 8 * kPiecesPerRowThread, "the piece map covers the NoPE part");
 };
-static_assert(kRowGroups * 16 == kHeadsPerCta && kWarps == 2 * kRowGroups && 2 * kHalfV == kvfmt::kHeadDimV,
-              "warp roles: 4 row groups x 2 column halves");
-static_assert(Plan<kvfmt::V32>::kSmemBytes < kMaxSmemBytes && Plan<kvfmt::Model1>::kSmemBytes < kMaxSmemBytes, "");
+
+// Register split (setmaxnreg): 384 x 168 at launch = 64 512. Consumers 192 (O 128 + S 32 + P fragments 16
+// + softmax state), producer 120: 64 registers of NoPE loads in flight (4 rows x 4 pieces x 16 B) + 4
+// scales + row addresses + the next block's indices. ptxas (nvcc 13.0): 0 spills at 192 / 120; at
+// 208 / 88 the producer spills ~1 KB.
+constexpr int kProducerRegs = 120;
+constexpr int kConsumerRegs = 192;
+static_assert(128 * kProducerRegs + kConsumerThreads * kConsumerRegs <= kThreads * kLaunchRegs,
+              "setmaxnreg: the warpgroups' registers must fit the launch allocation");
 
 }  // namespace flashmla::sm90::sparse_decode

@@ -8,7 +8,7 @@ namespace flashmla::sm90::sparse_decode {
 
 template <class Fmt>
 cudaError_t launch_format(const SparseDecodeParams& params, unsigned grid, cudaStream_t stream) {
-  constexpr int kSmem = Plan<Fmt>::kSmemBytes;
+  constexpr int kSmem = Config<Fmt>::kSmemBytes;
   // The attribute is per device; set it on every call from a thread-safe static per device would need
   // a device table: cudaFuncSetAttribute is cheap (no sync) and capturable, so it is set each call.
   cudaError_t err = cudaFuncSetAttribute(sparse_decode_kernel<Fmt>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);

@@ -42,6 +42,9 @@ PoolParams pool_params(const TensorView& cache, const TensorView& ind, const Ten
   pp.page_stride = d.page_stride;
   pp.num_tokens = d.num_tokens;
   pp.page_size = d.page_size;
+  pp.page_shift = -1;
+  for (int sh = 0; sh < 31; ++sh)
+    if ((int64_t{1} << sh) == d.page_size) pp.page_shift = sh;
   // Validation guarantees 8-byte alignment; 16-byte pieces need base and page stride both 16-aligned.
   pp.narrow = ((reinterpret_cast<uintptr_t>(cache.data) | static_cast<uintptr_t>(d.page_stride)) % 16) != 0;
   pp.topk = d.topk;

@@ -11,6 +11,7 @@ struct PoolParams {
   int64_t page_stride;         // bytes between pages (multiple of 8; cache 8-byte aligned)
   int64_t num_tokens;          // num_blocks * page_size: valid indices are [0, num_tokens)
   int32_t page_size;           // tokens per page (>= 1)
+  int32_t page_shift;          // log2(page_size) when it is a power of two (page and row by shift / mask), else -1
   int32_t narrow;              // 1: cache or page_stride only 8-byte aligned -> 8-byte gathers; 0: 16-byte
   int32_t topk;                // indices.shape[2]; 0 = pool absent
   const int32_t* indices;      // [b, s_q, topk]

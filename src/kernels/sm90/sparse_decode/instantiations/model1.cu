@@ -5,5 +5,5 @@ namespace flashmla::sm90::sparse_decode {
 cudaError_t launch_model1(const SparseDecodeParams& params, unsigned grid, cudaStream_t stream) {
   return launch_format<kvfmt::Model1>(params, grid, stream);
 }
-int smem_bytes_model1() { return Plan<kvfmt::Model1>::kSmemBytes; }
+int smem_bytes_model1() { return Config<kvfmt::Model1>::kSmemBytes; }
 }  // namespace flashmla::sm90::sparse_decode
