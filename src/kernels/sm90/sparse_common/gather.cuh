@@ -24,11 +24,6 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
 }
 
-__device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
-  uint32_t v;
-  asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr) : "memory");
-  return v;
-}
 
 // Arrives on `bar` once every cp.async this thread has issued so far has landed. .noinc: the arrival
 // is one of the barrier's expected count (it does not add one), so the init count includes it.
@@ -59,11 +54,6 @@ __device__ __forceinline__ uint32_t ld_nc_u32(const void* src) {
 __device__ __forceinline__ uint32_t ld_nc_u8(const void* src) {
   uint16_t v;
   asm volatile("ld.global.nc.u8 %0, [%1];" : "=h"(v) : "l"(src));
-  return v;
-}
-__device__ __forceinline__ uint32_t ld_nc_u16(const void* src) {
-  uint16_t v;
-  asm volatile("ld.global.nc.u16 %0, [%1];" : "=h"(v) : "l"(src));
   return v;
 }
 

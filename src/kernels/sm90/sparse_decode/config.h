@@ -33,8 +33,8 @@ using Config = sparse_common::Config<Fmt::kDimQK>;
 // store phase (8 lanes) covers 8 consecutive rows: conflict-free through the swizzle (producer.cuh
 // Lane). MODEL1 has 28 pieces per token: sub = 7 converts nothing. RoPE (64 bf16, already bf16 in the
 // cache) is copied with cp.async, chunk `sub` of each row.
-constexpr int kProducerChunkLanes = 8;
-constexpr int kProducerRowGroups = 128 / kProducerChunkLanes;           // 16 rows per pass
+constexpr int kProducerRowGroups = 16;                                    // rows per pass (t % 16)
+constexpr int kProducerSubs = 128 / kProducerRowGroups;                   // 8 lanes per row (t / 16)
 constexpr int kProducerRowsPerThread = kTokensPerBlock / kProducerRowGroups;  // 4
 constexpr int kPiecesPerRowThread = 4;                                   // k < 4
 static_assert(kProducerRowsPerThread * kProducerRowGroups == kTokensPerBlock && kHeadsPerCta == kTokensPerBlock,
