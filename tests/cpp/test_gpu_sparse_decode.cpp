@@ -207,6 +207,28 @@ std::vector<SparseCaseSpec> gpu_cases() {
       s.softmax_scale = 0.05f;
       v.push_back(finish(s));
     }
+    // h_q 65 .. 128 run as 2-CTA pairs (each CTA converts half of every block into both CTAs' stages):
+    // odd head counts, a partial last block, 8-byte (narrow) pages, strides, masked and all-invalid rows.
+    for (int h : {65, 100, 127}) v.push_back(finish(spec(f, 2, 2, h, 200, 64)));
+    {
+      auto s = spec(f, 2, 2, 96, 300, 53);
+      s.page_pad = 8;
+      s.garbage = true;
+      v.push_back(finish(s));
+    }
+    {
+      auto s = spec(f, 2, 2, 100, 777, 69);
+      s.strided = true;
+      s.topk_length = true;
+      s.sink = SinkKind::kRandom;
+      v.push_back(finish(s));
+    }
+    {
+      auto s = spec(f, 3, 2, 128, 500, 64);
+      s.all_invalid = true;
+      s.topk_length = true;
+      v.push_back(finish(s));
+    }
     for (int h : {16, 64, 128}) {
       auto s = spec(f, 3, 2, h, 128, 64);
       s.extra_topk = 100;
@@ -256,6 +278,7 @@ std::vector<SplitCase> split_cases() {
     add(spec(f, 1, 1, 128, 2048, 64), {0, 1, 2, 3, 7, 32, 1000});
     add(spec(f, 2, 2, 128, 2048, 64), {0, 1});
     add(spec(f, 1, 1, 1, 2048, 64), {0, 5});  // h_q 1: 63 zero rows per CTA
+    add(spec(f, 1, 2, 100, 1000, 64), {0, 1, 5});  // a 2-CTA pair per (token, split)
     // topk_length: request 0 the whole list, request 1 nothing (every split empty), request 2 a random
     // prefix shorter than some split ranges (ranges of 0 or 1 blocks).
     {
