@@ -1,5 +1,5 @@
 # Sparse top-k decode over FP8 V32 / MODEL1 caches (include/flashmla/sparse_decode.h, docs/sparse_decode.md)
-# and the cache quantizer (include/flashmla/quantize.h): API, CPU reference, sm90a kernels (one TU per format and CTA arrangement).
+# and the cache quantizer (include/flashmla/quantize.h): API, CPU reference, sm90a kernels (one TU per format).
 # Included by the top-level CMakeLists.txt inside the flashmla target's scope.
 target_sources(flashmla PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/src/api/sparse_decode.cpp
@@ -12,7 +12,5 @@ if(FLASHMLA_WITH_CUDA)
     ${CMAKE_CURRENT_SOURCE_DIR}/src/kernels/sm90/sparse_decode/launch.cu
     ${CMAKE_CURRENT_SOURCE_DIR}/src/kernels/sm90/sparse_decode/instantiations/v32.cu
     ${CMAKE_CURRENT_SOURCE_DIR}/src/kernels/sm90/sparse_decode/instantiations/model1.cu
-    ${CMAKE_CURRENT_SOURCE_DIR}/src/kernels/sm90/sparse_decode/instantiations/v32_pair.cu
-    ${CMAKE_CURRENT_SOURCE_DIR}/src/kernels/sm90/sparse_decode/instantiations/model1_pair.cu
   )
 endif()

@@ -207,8 +207,9 @@ std::vector<SparseCaseSpec> gpu_cases() {
       s.softmax_scale = 0.05f;
       v.push_back(finish(s));
     }
-    // h_q 65 .. 128 run as 2-CTA pairs (each CTA converts half of every block into both CTAs' stages):
-    // odd head counts, a partial last block, 8-byte (narrow) pages, strides, masked and all-invalid rows.
+    // h_q 65 .. 128: two head blocks per token (the second one partly empty; session 11's 2-CTA pair
+    // kernel was tested on these and not kept): odd head counts, a partial last block, 8-byte (narrow)
+    // pages, strides, masked and all-invalid rows.
     for (int h : {65, 100, 127}) v.push_back(finish(spec(f, 2, 2, h, 200, 64)));
     {
       auto s = spec(f, 2, 2, 96, 300, 53);
@@ -278,7 +279,7 @@ std::vector<SplitCase> split_cases() {
     add(spec(f, 1, 1, 128, 2048, 64), {0, 1, 2, 3, 7, 32, 1000});
     add(spec(f, 2, 2, 128, 2048, 64), {0, 1});
     add(spec(f, 1, 1, 1, 2048, 64), {0, 5});  // h_q 1: 63 zero rows per CTA
-    add(spec(f, 1, 2, 100, 1000, 64), {0, 1, 5});  // a 2-CTA pair per (token, split)
+    add(spec(f, 1, 2, 100, 1000, 64), {0, 1, 5});  // two head blocks per (token, split)
     // topk_length: request 0 the whole list, request 1 nothing (every split empty), request 2 a random
     // prefix shorter than some split ranges (ranges of 0 or 1 blocks).
     {

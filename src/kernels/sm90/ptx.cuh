@@ -62,62 +62,6 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   }
 }
 
-// ---- 2-CTA clusters (distributed shared memory) -----------------------------------------------
-// This CTA's rank in its cluster.
-__device__ __forceinline__ uint32_t cluster_ctarank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-  return r;
-}
-// The shared::cluster address of the same byte of CTA `rank`'s shared memory as the local address `addr`.
-__device__ __forceinline__ uint32_t mapa_shared(uint32_t addr, uint32_t rank) {
-  uint32_t out;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(out) : "r"(addr), "r"(rank));
-  return out;
-}
-// Every thread of the cluster: arrive (release: this thread's earlier memory operations, DSMEM included,
-// are visible to the threads that complete the wait) and wait (acquire). Not .aligned: callable from
-// divergent code.
-__device__ __forceinline__ void cluster_arrive_release() {
-  asm volatile("barrier.cluster.arrive.release;" ::: "memory");
-}
-__device__ __forceinline__ void cluster_wait_acquire() { asm volatile("barrier.cluster.wait.acquire;" ::: "memory"); }
-// Arrival on a barrier of another CTA of the cluster (`bar` from mapa_shared). Default semantics
-// (release at CTA scope): SASS is one SYNCS.ARRIVE.RED, no fence. The cluster-scope form
-// (.release.cluster) compiles to MEMBAR.ALL.GPU, which waits for every load the thread has in flight,
-// and a cluster-scope acquire wait to an L1 invalidation (CCTL.IVALL): on the sparse decode's hot
-// path they cost 30 % (docs/perf-log.md section 21). Use it where the arriving thread's reads of the
-// peer's data are complete (e.g. after wgmma.wait_group): what it publishes is "done reading", not data.
-__device__ __forceinline__ void mbar_arrive_remote(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-// The same, issued only by lane `lane == 0` (a predicated instruction: no branch, so it may sit between
-// a WGMMA's issue and its wait without ptxas serializing the WGMMAs).
-__device__ __forceinline__ void mbar_arrive_remote_lane0(uint32_t bar, int lane) {
-  asm volatile(
-      "{\n .reg .pred p;\n setp.eq.s32 p, %1, 0;\n @p mbarrier.arrive.shared::cluster.b64 _, [%0];\n}" ::"r"(bar),
-      "r"(lane)
-      : "memory");
-}
-// 16 bytes into the shared memory of a CTA of the cluster (`addr`, shared::cluster), completing 16
-// bytes of transaction count on that CTA's barrier `bar` (shared::cluster, same CTA): the data is
-// published by the barrier's phase like a TMA load's (release at cluster scope, built in), so the
-// reader waits on its own barrier with an ordinary acquire.
-__device__ __forceinline__ void st_async_v4(uint32_t addr, uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t bar) {
-  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.b32 [%0], {%1, %2, %3, %4}, [%5];" ::"r"(addr),
-               "r"(a), "r"(b), "r"(c), "r"(d), "r"(bar)
-               : "memory");
-}
-
-// Bulk copy of `bytes` (multiple of 16) from this CTA's shared memory `src` into a CTA of the cluster
-// (`dst`, shared::cluster), completing them on that CTA's barrier `bar` (shared::cluster). The TMA unit
-// reads `src` through the async proxy: generic writes to it need fence_proxy_async first.
-__device__ __forceinline__ void bulk_copy_to_cluster(uint32_t dst, uint32_t src, uint32_t bytes, uint32_t bar) {
-  asm volatile("cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
-               "r"(src), "r"(bytes), "r"(bar)
-               : "memory");
-}
-
 // ---- TMA -----------------------------------------------------------------------------------------
 __device__ __forceinline__ void prefetch_tensormap(const CUtensorMap* map) {
   asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");

@@ -43,52 +43,31 @@ namespace flashmla::sm90::sparse_common {
 constexpr float kInf = __builtin_inff();
 constexpr float kLn2 = 0.69314718055994530942f;
 
-// Shared-memory barrier addresses (8 bytes each). `peer`: the same area in the other CTA of a 2-CTA
-// cluster (the sparse decode's head-block pairs, kPair below), 0 otherwise.
+// Shared-memory barrier addresses (8 bytes each).
 struct Bars {
   uint32_t base;
-  uint32_t peer = 0;
   __device__ uint32_t full(int s) const { return base + 8 * s; }        // producer -> consumers, K stage s
   __device__ uint32_t empty(int s) const { return base + 16 + 8 * s; }  // consumers -> producer
   __device__ uint32_t ready(int s) const { return base + 32 + 8 * s; }  // owner of a step of parity s -> other
   __device__ uint32_t epilogue() const { return base + 48; }            // row sums, both consumers
-  __device__ uint32_t peer_full(int s) const { return peer + 8 * s; }
-  __device__ uint32_t peer_empty(int s) const { return peer + 16 + 8 * s; }
 };
 constexpr uint32_t kFullCount = 2 * 128;  // per producer thread: one cp.async (noinc) + one plain arrival
 // Every consumer thread, after its WGMMAs completed: each thread's arrival also releases its own reads of
 // the stage's valid flags (which the producer rewrites next), so racecheck sees the WAR ordered.
 constexpr uint32_t kEmptyCount = kConsumerThreads;
-// kPair (2-CTA cluster): each CTA's producer also writes half of every stage of the peer CTA (st.async,
-// counted in bytes on the peer's full[]: the local producer's thread 0 posts their expect_tx), so full[]
-// keeps its count; empty[] also counts the peer consumers' 8 warps (a producer may only overwrite a
-// stage both CTAs released).
-constexpr uint32_t kPairEmptyArrivals = kConsumerThreads / 32;
 constexpr uint32_t kReadyCount = 128;     // every thread of the owning consumer (each releases its stores)
 constexpr uint32_t kEpilogueCount = 256;
 
 // Thread 0 initialises the barriers; the caller then runs __syncthreads().
-template <class Cfg, bool kPair = false>
+template <class Cfg>
 __device__ __forceinline__ void init_bars(Bars bars) {
   for (int st = 0; st < Cfg::kStages; ++st) {
     ptx::mbar_init(bars.full(st), kFullCount);
-    ptx::mbar_init(bars.empty(st), kEmptyCount + (kPair ? kPairEmptyArrivals : 0));
+    ptx::mbar_init(bars.empty(st), kEmptyCount);
     ptx::mbar_init(bars.ready(st), kReadyCount);
   }
   ptx::mbar_init(bars.epilogue(), kEpilogueCount);
   ptx::fence_barrier_init();
-}
-
-// This consumer thread is done with stage st (its WGMMAs on it completed). kPair: also one arrival per
-// warp on the peer CTA's empty[st] (its producer writes half of our stage), after __syncwarp: the warp's
-// reads are complete (wgmma.wait_group), so a CTA-scope arrival is enough (ptx::mbar_arrive_remote).
-template <bool kPair>
-__device__ __forceinline__ void release_stage(Bars bars, int st, int lane) {
-  ptx::mbar_arrive(bars.empty(st));
-  if constexpr (kPair) {
-    __syncwarp();
-    ptx::mbar_arrive_remote_lane0(bars.peer_empty(st), lane);
-  }
 }
 
 __device__ __forceinline__ uint32_t ld_shared_u16(uint32_t addr) {
@@ -168,7 +147,7 @@ __device__ __forceinline__ void pack_p_split(const float (&s)[32], uint32_t (&hi
 // rounding of P does not average out (V32 h_q 1 topk 3, weights ~1, values that cancel: out off by
 // 1.2e-3, docs/sparse_decode.md "Accuracy"). Consumer 0 owns the step; P_lo goes to stage 1, which a
 // one-step list never uses. Costs one more P*V per consumer, only on one-step CTAs.
-template <class Cfg, bool kPair>
+template <class Cfg>
 __device__ __forceinline__ void consume_single_exact(float (&o)[128], float (&m_run)[2], float (&l_run)[2], int c,
                                                      int t, float scale_log2, uint32_t sb, Bars bars) {
   const uint32_t q_tile = sb + Cfg::kSmemQ, k_tile = sb + Cfg::kSmemK, p_tile = sb + Cfg::kSmemP;
@@ -214,16 +193,15 @@ __device__ __forceinline__ void consume_single_exact(float (&o)[128], float (&m_
   }
   ptx::wgmma_wait<0>();
   ptx::fence_regs(o);
-  release_stage<kPair>(bars, 0, lane);
+  ptx::mbar_arrive(bars.empty(0));
 }
 
 // Consumer c (0/1, thread t of its warpgroup) over `steps` steps, in the shared-memory map Cfg from the
 // 1024-aligned base sb. On return: o = this consumer's unnormalised O half, m_run = the last step's
 // running max of the raw scores q.k (-inf: nothing seen), l_run = this thread's share of the row sums of
 // this consumer's own steps (row_sums() adds the rest). Every stage this consumer read was released.
-// kExactSingle: a one-step list takes consume_single_exact. kPair: the stages are filled by both CTAs
-// of a 2-CTA cluster (release_stage).
-template <class Cfg, bool kExactSingle = false, bool kPair = false>
+// kExactSingle: a one-step list takes consume_single_exact.
+template <class Cfg, bool kExactSingle = false>
 __device__ __forceinline__ void consume(float (&o)[128], float (&m_run)[2], float (&l_run)[2], int steps, int c,
                                         int t, float scale_log2, uint32_t sb, Bars bars) {
   const uint32_t q_tile = sb + Cfg::kSmemQ, k_tiles = sb + Cfg::kSmemK, p_tile = sb + Cfg::kSmemP;
@@ -238,7 +216,7 @@ __device__ __forceinline__ void consume(float (&o)[128], float (&m_run)[2], floa
   l_run[0] = l_run[1] = 0.0f;
   if constexpr (kExactSingle) {
     if (steps == 1) {
-      consume_single_exact<Cfg, kPair>(o, m_run, l_run, c, t, scale_log2, sb, bars);
+      consume_single_exact<Cfg>(o, m_run, l_run, c, t, scale_log2, sb, bars);
       return;
     }
   }
@@ -274,7 +252,7 @@ __device__ __forceinline__ void consume(float (&o)[128], float (&m_run)[2], floa
     if constexpr (kPrev) {
       ptx::wgmma_wait<1>();  // the P*V of step b - 1 (older group) is complete: release its stage
       ptx::fence_regs(o);
-      release_stage<kPair>(bars, st ^ 1, lane);
+      ptx::mbar_arrive(bars.empty(st ^ 1));
     }
     ptx::wgmma_wait<0>();
     ptx::fence_regs(sc);
@@ -303,7 +281,7 @@ __device__ __forceinline__ void consume(float (&o)[128], float (&m_run)[2], floa
     dense_common::issue_pv_rs<false>(o, pa, k_tile, c);
     ptx::wgmma_wait<0>();
     ptx::fence_regs(o);
-    release_stage<kPair>(bars, st, lane);
+    ptx::mbar_arrive(bars.empty(st));
     m_run[0] = m_new[0];
     m_run[1] = m_new[1];
   };
@@ -324,7 +302,7 @@ __device__ __forceinline__ void consume(float (&o)[128], float (&m_run)[2], floa
     other_step(b - 1);
     ptx::wgmma_wait<0>();
     ptx::fence_regs(o);
-    release_stage<kPair>(bars, (b - 1) & 1, lane);
+    ptx::mbar_arrive(bars.empty((b - 1) & 1));
   }
 }
 

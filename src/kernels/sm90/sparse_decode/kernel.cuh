@@ -1,12 +1,9 @@
 // sm90 sparse top-k decode over an FP8 KV cache (V32 / MODEL1): a TMA-free, warp-specialized ping-pong
 // of WGMMAs with the e4m3 -> bf16 dequantization on its producer warpgroup.
 //
-// Grid: one CTA per (request b, query token s, split, block of 64 query heads), flattened on gridDim.x
-// as ((b * s_q + s) * num_splits + split) * ceil(h_q / 64) + head block (<= 2^31 - 1: no 65535 limit).
-// h_q > 64 (kPair): the two head blocks of a (token, split) are a 2-CTA cluster (adjacent CTAs) that
-// attend the same blocks: each CTA's producer converts half of every block's rows into BOTH CTAs' K
-// stages (DSMEM), so each does half the gathers and conversions (producer.cuh produce_pair). h_q <= 64:
-// one head block, a lone CTA.
+// Grid: one CTA per (request b, query token s, block of 64 query heads, split), flattened on gridDim.x
+// as ((b * s_q + s) * ceil(h_q / 64) + head block) * num_splits + split (<= 2^31 - 1: no 65535 limit);
+// the head blocks of one token are adjacent CTAs, so the second gather of the same tokens hits L2.
 // Each CTA walks blocks [nb * split / n, nb * (split + 1) / n) of its request's list of nb 64-token
 // blocks (main pool, then extra pool; nb from topk_length, read here, so the host needs no sync).
 //   num_splits == 1 (the grid already fills the GPU: split_plan.h): the whole list; out / lse written
@@ -57,7 +54,7 @@ __device__ __forceinline__ int32_t valid_length(const PoolParams& pool, int64_t 
   return n < 0 ? 0 : (n > pool.topk ? pool.topk : n);
 }
 
-template <class Fmt, bool kPair>
+template <class Fmt>
 __global__ void __launch_bounds__(kThreads, sparse_common::kMinBlocksPerSm)
     sparse_decode_kernel(const __grid_constant__ SparseDecodeParams p) {
   using Cfg = Config<Fmt>;
@@ -67,10 +64,10 @@ __global__ void __launch_bounds__(kThreads, sparse_common::kMinBlocksPerSm)
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   const int tid = threadIdx.x;
 
-  const int hb = static_cast<int>(blockIdx.x % p.num_head_blocks);  // kPair: = the CTA's rank in its cluster
-  const int64_t item = blockIdx.x / p.num_head_blocks;
-  const int split = static_cast<int>(item % p.num_splits);
-  const int64_t bs = item / p.num_splits;
+  const int64_t item = blockIdx.x / p.num_splits;
+  const int split = static_cast<int>(blockIdx.x % p.num_splits);
+  const int hb = static_cast<int>(item % p.num_head_blocks);
+  const int64_t bs = item / p.num_head_blocks;
   const int64_t b = bs / p.s_q, s = bs % p.s_q;
   const int h0 = hb * kHeadsPerCta;
 
@@ -89,29 +86,14 @@ __global__ void __launch_bounds__(kThreads, sparse_common::kMinBlocksPerSm)
   }
 
   const uint32_t sb = ptx::smem_addr(smem);
-  sparse_common::Bars bars{sb + Cfg::kSmemBars};
-  uint32_t rank = 0, peer_sb = 0;
-  if constexpr (kPair) {
-    rank = ptx::cluster_ctarank();
-    peer_sb = ptx::mapa_shared(sb, rank ^ 1u);  // same dynamic-smem layout in both CTAs
-    bars.peer = ptx::mapa_shared(bars.base, rank ^ 1u);
-  }
-  if (tid == 0) sparse_common::init_bars<Cfg, kPair>(bars);
-  if constexpr (kPair) {  // the peer's barriers are initialised before anyone signals them
-    ptx::cluster_arrive_release();
-    ptx::cluster_wait_acquire();
-  } else {
-    __syncthreads();
-  }
+  const sparse_common::Bars bars{sb + Cfg::kSmemBars};
+  if (tid == 0) sparse_common::init_bars<Cfg>(bars);
+  __syncthreads();
 
   const int wg = tid / 128;
   if (wg == 2) {
     ptx::setmaxnreg_dec<kProducerRegs>();
-    if (steps > 0) producer<Fmt, kPair>(p, b, s, h0, bl, blk_begin, steps, sb, bars, tid - kConsumerThreads, rank, peer_sb);
-    if constexpr (kPair) {  // no CTA exits while the peer may still signal its barriers (see the end)
-      ptx::cluster_arrive_release();
-      ptx::cluster_wait_acquire();
-    }
+    if (steps > 0) producer<Fmt>(p, b, s, h0, bl, blk_begin, steps, sb, bars, tid - kConsumerThreads);
     return;
   }
   ptx::setmaxnreg_inc<kConsumerRegs>();
@@ -121,8 +103,7 @@ __global__ void __launch_bounds__(kThreads, sparse_common::kMinBlocksPerSm)
   float o[128];
   float m_run[2];  // running row max of the raw scores q.k (before the softmax scale)
   float l_run[2];
-  sparse_common::consume<Cfg, /*kExactSingle=*/true, kPair>(o, m_run, l_run, steps, c, t, p.scale_log2, sb, bars);
-  if constexpr (kPair) ptx::cluster_arrive_release();  // this thread's last signal to the peer was sent
+  sparse_common::consume<Cfg, /*kExactSingle=*/true>(o, m_run, l_run, steps, c, t, p.scale_log2, sb, bars);
   float lsum[2];
   sparse_common::row_sums<Cfg>(l_run, c, t, sb, bars, lsum);
 
@@ -157,9 +138,6 @@ __global__ void __launch_bounds__(kThreads, sparse_common::kMinBlocksPerSm)
       if (c == 0 && tq == 0) p.lse[b * p.stride_lse_b + h * p.stride_lse_h + s * p.stride_lse_s] = lse;
     }
   }
-  // kPair: the peer's consumers release our stages remotely (empty[]) up to their last step; wait until
-  // every thread of both CTAs is past its last DSMEM access before this CTA's shared memory goes away.
-  if constexpr (kPair) ptx::cluster_wait_acquire();
 }
 
 }  // namespace flashmla::sm90::sparse_decode

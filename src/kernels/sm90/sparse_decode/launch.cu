@@ -95,11 +95,8 @@ Status run(const SparseDecodeProblem& pb, bool v32) {
   // <= 2^31 - 1: validation bounds b * s_q * h_q, and a split plan's ctas * n (check_split_grid).
   const int64_t grid = plan.ctas * plan.num_splits;
   const auto stream = reinterpret_cast<cudaStream_t>(a.stream);
-  // h_q > 64 (two head blocks): 2-CTA clusters that share each block's gathers and conversions.
-  const bool pair = p.num_head_blocks == 2;
-  const unsigned g = static_cast<unsigned>(grid);
-  cudaError_t err = v32 ? (pair ? launch_v32_pair(p, g, stream) : launch_v32(p, g, stream))
-                        : (pair ? launch_model1_pair(p, g, stream) : launch_model1(p, g, stream));
+  cudaError_t err = v32 ? launch_v32(p, static_cast<unsigned>(grid), stream)
+                        : launch_model1(p, static_cast<unsigned>(grid), stream);
   if (err != cudaSuccess || plan.num_splits == 1)
     return gpu::cuda_status(err, v32 ? "sparse_decode (sm90, V32): launch" : "sparse_decode (sm90, MODEL1): launch");
 
