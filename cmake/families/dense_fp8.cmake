@@ -7,6 +7,6 @@ if(FLASHMLA_WITH_CUDA)
     src/kernels/sm90/decode_dense_fp8/launch.cu
     src/kernels/sm90/decode_dense_fp8/convert_check.cu
     src/kernels/sm90/decode_dense_fp8/instantiations/bf16q.cu
-    src/kernels/sm90/decode_dense_fp8/instantiations/fp8q.cu
+    src/kernels/sm90/decode_dense_fp8q/instantiations/fp8q.cu
   )
 endif()

@@ -67,8 +67,8 @@ const Variant<DecodeProblem> kDecodeVariants[] = {
     {"sm90/decode_dense/fp16", {Op::kDecode, Backend::kSm90, DType::kFP16, KvFormat::kDenseFP16}, kFeatureCausal,
      sm90::dense::supports, sm90::dense::workspace_bytes, sm90::dense::run<true>},
 #endif
-    // Dense FP8 cache: the page (and an fp8 q) converted to bf16 in shared memory (exact), bf16 WGMMA,
-    // descales read on the device (docs/dense_fp8.md).
+    // Dense FP8 cache, descales read on the device (docs/dense_fp8.md). bf16 q: the page converted to
+    // bf16 in shared memory (exact), bf16 WGMMA; fp8 q: QGMMA on the e4m3 bytes, V transposed, P in e4m3.
     {"sm90/decode_dense_fp8/bf16q", {Op::kDecode, Backend::kSm90, DType::kBF16, KvFormat::kDenseFP8}, kFeatureCausal,
      sm90::dense_fp8::supports, sm90::dense_fp8::workspace_bytes, sm90::dense_fp8::run<false>},
     {"sm90/decode_dense_fp8/fp8q", {Op::kDecode, Backend::kSm90, DType::kFP8E4M3, KvFormat::kDenseFP8}, kFeatureCausal,

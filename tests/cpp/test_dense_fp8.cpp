@@ -463,9 +463,5 @@ TEST(DenseFp8Sm90Convert, GroupsTileThePage) {
   for (int b = 0; b < k::kKBoxes; ++b) EXPECT_GE(owner[b], 0) << "box " << b;
   EXPECT_EQ(f8_seen, k::kF8Boxes);
 }
-TEST(DenseFp8Sm90Convert, QTileInPlace) {
-  namespace k = sm90::dense_fp8;
-  replay_conversion(k::kQF8Boxes, /*rope_tail=*/false, k::kQF8StagingOffset, k::kQBoxes * k::kBoxBytes, k::kQBoxes);
-}
 
 }  // namespace

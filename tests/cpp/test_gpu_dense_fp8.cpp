@@ -1,12 +1,13 @@
 // GPU dense decode over an FP8 (e4m3) cache with a per-tensor descale_k (docs/spec.md §8,
-// docs/dense_fp8.md), bf16 q: the sm90 kernel against the CPU backend's fp8 variant on the same
-// quantized inputs, on the adversarial dense matrix (cases.h "gpu_matrix", run with a bf16 q and the
+// docs/dense_fp8.md), bf16 q (the converter kernel) and e4m3 q (the QGMMA kernel): the sm90 kernels
+// against the CPU backend's fp8 variants on the same quantized inputs, on the adversarial dense matrix (cases.h "gpu_matrix", run with a bf16 q and the
 // cache quantized to e4m3: NaN-poisoned unused rows and spare pages stay NaN as e4m3 0x7F, garbage
 // block-table entries, zero and odd lengths, odd head counts, h_kv 1-8, s_q 1-4, causal), plus the
 // long-context rows of the issue. Every case also reports its error against the UNQUANTIZED bf16
 // result (the CPU backend on the original bf16 cache), the number engines care about.
 // Bars: out within the dense bf16 tolerances of the fp8 reference (testing/compare.h) and a cosine
 // distance < 1e-4 (vLLM's), lse < 1e-5; vs unquantized bf16: < 1e-3 at 64k context (the issue's bar).
+// The QGMMA kernel's lse gets a wider absolute floor (qgmma_lse_floor below).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -75,7 +76,7 @@ class SummaryEnv : public ::testing::Environment {
     if (g_stats.cases == 0) return;
     char line[640];
     std::snprintf(line, sizeof line,
-                  "dense_fp8 (bf16 q): %d cases; worst out cos-dist vs fp8 reference %.3g (%s); worst lse cos-dist "
+                  "dense_fp8 (bf16 q and fp8 q): %d cases; worst out cos-dist vs fp8 reference %.3g (%s); worst lse cos-dist "
                   "%.3g; worst out cos-dist vs unquantized bf16 %.3g (%s)\n",
                   g_stats.cases, g_stats.worst_ref_cos, g_stats.worst_ref_case.c_str(), g_stats.worst_lse_cos,
                   g_stats.worst_bf16_cos, g_stats.worst_bf16_case.c_str());
@@ -182,11 +183,38 @@ struct Errors {
   double ref_cos, lse_cos, bf16_cos;
 };
 
+// The fp8-q kernel's scores come from the FP8 tensor cores (QGMMA), whose accumulation keeps fewer bits
+// than fp32 (DeepSeek-V3's report: about 14): its LSE is compared with an absolute floor scaled by the
+// largest score magnitude the accumulation can see, B = softmax_scale * max over rows of sum_i |q_i| *
+// max |k| (real, descaled values): 2^-12 B. Measured on the H200 (2026-12-03): up to 2^-14.4 B, on the
+// one-key rows (L = 1, lse = that key's score); 2^-19 B and below once the softmax averages over keys.
+// Its out keeps the dense bf16 per-element tolerances; its whole-tensor cosine bar is 5e-5 instead of the
+// bf16 kernels' 1e-5 (P in two e4m3 terms and the tensor cores' accumulation: measured on the H200,
+// 2026-12-03, at most 1.2e-5, at 1024 pages in one chunk; vLLM's bar is 1e-4). docs/dense_fp8.md.
+constexpr Tolerance kQgmmaOutTolerance{kOutTolerance.atol, kOutTolerance.rtol, 5e-5};
+double qgmma_lse_floor(const Fp8Case& c) {
+  double kmax = 0;
+  for (uint8_t v : c.k8) {
+    const double x = kvfmt::e4m3_to_float(v);
+    if (std::isfinite(x)) kmax = std::max(kmax, std::fabs(x));
+  }
+  double qrow = 0;
+  for (size_t row = 0; row < c.q8.size() / kD; ++row) {
+    double sum = 0;
+    for (int i = 0; i < kD; ++i) sum += std::fabs(kvfmt::e4m3_to_float(c.q8[row * kD + i]));
+    qrow = std::max(qrow, sum);
+  }
+  return std::ldexp(double(c.hc.softmax_scale) * c.descale_q * qrow * c.descale_k * kmax, -12);
+}
+
 // Checks a GPU result against both references; prints the per-case report line.
 Errors check(const Fp8Case& c, const GpuResult& g, const std::string& what) {
   const CaseDims& d = c.hc.dims;
-  CompareResult co = compare_out(g.out.data(), c.out.data(), c.out.size(), DType::kBF16, {d.batch, d.s_q, d.h_q, kDV});
-  CompareResult cl = compare_lse(g.lse.data(), c.lse.data(), c.lse.size(), {d.batch, d.h_q, d.s_q});
+  CompareResult co = compare_half(g.out.data(), c.out.data(), c.out.size(), DType::kBF16,
+                                  c.fp8_q ? kQgmmaOutTolerance : kOutTolerance, {d.batch, d.s_q, d.h_q, kDV});
+  Tolerance lse_tol = kLseTolerance;
+  if (c.fp8_q) lse_tol.atol = std::max(lse_tol.atol, qgmma_lse_floor(c));
+  CompareResult cl = compare_float(g.lse.data(), c.lse.data(), c.lse.size(), lse_tol, {d.batch, d.h_q, d.s_q}, "lse");
   EXPECT_TRUE(co.ok) << what << " out vs fp8 reference: " << co.message;
   EXPECT_TRUE(cl.ok) << what << " lse vs fp8 reference: " << cl.message;
   const std::vector<double> go = bf16_values(g.out);
@@ -196,8 +224,9 @@ Errors check(const Fp8Case& c, const GpuResult& g, const std::string& what) {
   e.bf16_cos = cos_dist(go, bf16_values(c.hc.out));
   EXPECT_LT(e.ref_cos, 1e-4) << what << ": out cosine distance to the fp8 reference";
   EXPECT_LT(e.lse_cos, 1e-5) << what << ": lse cosine distance to the fp8 reference";
-  std::printf("[fp8kv] %-48s vs fp8 ref: out cos %.2e max|d| %.2e, lse cos %.2e | vs unquantized bf16: out cos %.2e\n",
-              what.c_str(), e.ref_cos, co.max_abs, e.lse_cos, e.bf16_cos);
+  std::printf("[fp8kv] %-48s vs fp8 ref: out cos %.2e max|d| %.2e, lse cos %.2e max|d| %.2e (atol %.1e) | vs "
+              "unquantized bf16: out cos %.2e\n",
+              what.c_str(), e.ref_cos, co.max_abs, e.lse_cos, cl.max_abs, lse_tol.atol, e.bf16_cos);
   g_stats.add(what, e.ref_cos, e.lse_cos, e.bf16_cos);
   return e;
 }
@@ -246,15 +275,9 @@ TEST_P(GpuDenseFp8, MatchesCpuFp8Backend) {
 INSTANTIATE_TEST_SUITE_P(Cases, GpuDenseFp8, ::testing::ValuesIn(fp8_matrix()),
                          [](const ::testing::TestParamInfo<CaseSpec>& i) { return i.param.name; });
 
-// The fp8-q variant (q quantized to e4m3 with its own per-tensor descale_q) on every other matrix
-// case plus the long rows: its kernel differs from the bf16-q one only in how Q reaches shared memory
-// and registers, so half the matrix (still every head pair, s_q and length class) is enough.
-std::vector<CaseSpec> fp8q_matrix() {
-  std::vector<CaseSpec> all = fp8_matrix(), out;
-  for (size_t i = 0; i < all.size(); ++i)
-    if (i % 2 == 0 || i + 3 >= all.size()) out.push_back(all[i]);
-  return out;
-}
+// The fp8-q variant (q quantized to e4m3 with its own per-tensor descale_q; its own kernel, QGMMA on the
+// e4m3 bytes with V transposed in shared memory and P in two e4m3 terms) on the whole matrix.
+std::vector<CaseSpec> fp8q_matrix() { return fp8_matrix(); }
 class GpuDenseFp8Q : public ::testing::TestWithParam<CaseSpec> {};
 TEST_P(GpuDenseFp8Q, MatchesCpuFp8Backend) {
   FLASHMLA_REQUIRE_HOPPER();
@@ -300,6 +323,18 @@ TEST(GpuDenseFp8Decode, EveryPartitionCountMatches) {
       Fp8Case c = make_fp8_case(varlen_case(5, 2, 32, 1, 700, true, DType::kBF16, 1), 1.0f, fp8_q);
       run_case(c, parts, " parts=" + std::to_string(parts));
     }
+  }
+}
+
+// The QGMMA kernel's P*V accumulates a whole chunk's pages in the tensor cores' accumulator, whose
+// additions keep fewer bits than fp32: the error grows with the pages one partition accumulates without
+// a split. One partition per request (no split) at 16k, 32k and 64k keys, vLLM's bar on each.
+TEST(GpuDenseFp8Decode, QgmmaLongChunks) {
+  FLASHMLA_REQUIRE_HOPPER();
+  for (int32_t len : {16384, 32768, 65536}) {
+    Fp8Case c = make_fp8_case(fixed_case(2, 1, 16, 1, len, false, DType::kBF16), 1.0f, /*fp8_q=*/true);
+    const Errors e = run_case(c, /*parts=*/2, " one partition per request");
+    EXPECT_LT(e.ref_cos, 1e-4) << len << " keys in one chunk";
   }
 }
 

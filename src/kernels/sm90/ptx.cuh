@@ -80,7 +80,6 @@ __device__ __forceinline__ void tma_load_5d(const CUtensorMap* map, uint32_t dst
       "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4)
       : "memory");
 }
-
 // ---- fences and barriers -------------------------------------------------------------------------
 // Orders this thread's generic-proxy shared-memory writes before later async-proxy accesses
 // (WGMMA operand reads, TMA writes) that a barrier makes wait for them.
@@ -139,12 +138,67 @@ __device__ __forceinline__ uint64_t desc_mnmajor(uint32_t addr, uint32_t lbo_byt
   return make_desc(addr, lbo_bytes, 1024);
 }
 
+// Other layouts (the fp8-q dense kernel): `mode` 0 = no swizzle (8-row x 16 B core matrices, LBO = the
+// K-direction stride between them, SBO = the M/N-direction stride), 2 = 64-byte swizzle (rows of 64 B,
+// SBO = 8 rows = 512 B), in the same bit layout as make_desc.
+__device__ __forceinline__ uint64_t make_desc_mode(uint32_t addr, uint32_t lbo_bytes, uint32_t sbo_bytes,
+                                                   uint32_t mode) {
+  return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>(lbo_bytes >> 4) << 16) |
+         (static_cast<uint64_t>(sbo_bytes >> 4) << 32) | (static_cast<uint64_t>(mode) << 62);
+}
+
 // The descriptor of a tile `bytes` further on: only the start-address field (the low 32 bits, which
 // cannot carry into the high half while shared memory is below 256 KB) changes, so this is one
 // 32-bit add rather than building the descriptor again.
 __device__ __forceinline__ uint64_t desc_advance(uint64_t desc, uint32_t bytes) {
   const uint32_t lo = static_cast<uint32_t>(desc) + (bytes >> 4);
   return (desc & 0xFFFFFFFF00000000ull) | lo;
+}
+
+// ---- 8x8 matrix moves (the fp8-q kernel's V transpose) ---------------------------------------------
+// Four 8 x 8 matrices of 16-bit elements; lane l gives the address of row l % 8 of matrix l / 8 (16 B).
+// .trans: lane l receives, of matrix m, the elements (row 2 (l%4), column l/4) and (row 2 (l%4) + 1,
+// column l/4) in the low and high halves of r[m].
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr)
+               : "memory");
+}
+// Lane l's r[m] goes to row l / 4, 16-bit columns 2 (l%4), 2 (l%4) + 1 of matrix m; lane l gives the
+// address of row l % 8 of matrix l / 8.
+__device__ __forceinline__ void stmatrix_x4(uint32_t addr, const uint32_t (&r)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};" ::"r"(addr), "r"(r[0]), "r"(r[1]),
+               "r"(r[2]), "r"(r[3])
+               : "memory");
+}
+// Byte permute: byte i of the result is byte (sel >> 4i) & 7 of {b, a} (a = bytes 0-3).
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
+  return d;
+}
+// Two floats to f16x2 (lo in the low half), f16x2 to two e4m3 (RNE, saturating), two e4m3 to f16x2
+// (exact): the pieces of the fp8-q kernel's two-term P split.
+__device__ __forceinline__ uint32_t f32x2_to_f16x2(float lo, float hi) {
+  uint32_t d;
+  asm("cvt.rn.f16x2.f32 %0, %2, %1;" : "=r"(d) : "f"(lo), "f"(hi));
+  return d;
+}
+__device__ __forceinline__ uint32_t f16x2_to_e4m3x2(uint32_t h) {
+  uint32_t d;
+  asm("{\n .reg .b16 e;\n cvt.rn.satfinite.e4m3x2.f16x2 e, %1;\n cvt.u32.u16 %0, e;\n}" : "=r"(d) : "r"(h));
+  return d;
+}
+__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t e) {
+  uint32_t d;
+  asm("{\n .reg .b16 e;\n cvt.u16.u32 e, %1;\n cvt.rn.f16x2.e4m3x2 %0, e;\n}" : "=r"(d) : "r"(e));
+  return d;
+}
+__device__ __forceinline__ uint32_t sub_f16x2(uint32_t a, uint32_t b) {
+  uint32_t d;
+  asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
 }
 
 // ---- math ----------------------------------------------------------------------------------------

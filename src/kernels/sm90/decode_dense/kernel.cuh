@@ -142,9 +142,8 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
 // make_rows, load_q_rope, store_output: decode_dense_common/rows.cuh.
 
 // What the shared consumer loop (decode_dense_common/consumer_loop.cuh) asks of this kernel.
-template <bool kFp16_>
-struct ConsumerPolicy {
-  static constexpr bool kFp16 = kFp16_;
+template <bool kFp16>
+struct ConsumerPolicy : dense_common::Bf16PagePolicy<kFp16> {
   __device__ __forceinline__ static void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem,
                                                   const uint32_t (&qr)[16], uint32_t full_bars, uint32_t parity) {
     dense::issue_qk<kFp16>(s, q_smem, k_smem, qr, full_bars, parity);

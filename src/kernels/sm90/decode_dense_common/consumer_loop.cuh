@@ -4,7 +4,6 @@
 // decode_dense/kernel.cuh's top comment describes the roles and the hand-offs.
 //
 // The kernel supplies a policy K (static members only; everything inlines):
-//   K::kFp16                          P and V element type of the GEMMs (false: bf16)
 //   K::issue_qk(s, q, k, qr, full, ph) S = Q K^T of one page, waiting on the page's full barriers
 //   K::load_q_rope(qr, p, req, rows, tq)  Q's RoPE channels as WGMMA A fragments
 //   K::scale(p, sbase)                the softmax scale in the log2 domain (a parameter, or smem)
@@ -13,6 +12,19 @@
 //   K::epilogue_r0(r0)                r0 for the epilogue's row geometry (an opaque copy where the
 //                                     compiler would otherwise keep the first one's values live)
 //   K::store_output(p, o, m, l, rows, req, split, slot, c, tq, sbase)  O and LSE, or the partials
+// and the page policy (how P and V meet; Bf16PagePolicy below for the two kernels with 16-bit pages,
+// decode_dense_fp8q/kernel.cuh's for the QGMMA kernel whose V is a transposed e4m3 copy):
+//   K::kPRegs                         32-bit registers of a page's P fragments (16 x bf16x2, 8 x e4m3x4)
+//   K::softmax(s, m_prev, mx, scale, m_new, f, psum, pa)  online softmax of a page into P fragments
+//   K::store_p(tile, pa, r0, tq)      P into shared memory for the other consumer's P*V
+//   K::pv_rs(o, pa, v, half, fresh) / K::pv_ss(o, p_tile, v, half, fresh)  O_half += P V_half (P in
+//                                     registers / smem); fresh: O = P V_half (only with kCarryPages)
+//   K::k_stage(smem_k, st)            where stage st's K page lives (Q*K^T's B operand)
+//   K::v_stage(smem_k, sbase, st)     where stage st's V operand lives
+//   K::wait_own_v(bars, st, first_box, ph)  waits before the own page's P*V (nothing where Q*K^T did)
+//   K::kZeroVTail                     V rows past the length are zeroed here (else by the producer)
+//   K::kCarryPages                    0, or: every that many pages O moves into an fp32 carry (below),
+//   K::carry_m_smem(sbase, c, t)      with the carry's running max in 8 B of smem per thread
 // and the barrier set `Bars` (q_full, q_empty, k_full, k_empty, epilogue, p0_ready, p1_ready).
 #pragma once
 
@@ -26,6 +38,96 @@
 #include "kernels/sm90/ptx.cuh"
 
 namespace flashmla::sm90::dense_common {
+
+// The page policy of the kernels whose P*V reads 16-bit V straight from the K stage (the bf16/fp16
+// kernel, and the FP8-cache kernel that converts its pages to bf16): kFp16 picks the 16-bit type.
+template <bool kFp16>
+struct Bf16PagePolicy {
+  static constexpr int kPRegs = 16;
+  static constexpr bool kZeroVTail = true;
+  __device__ __forceinline__ static void softmax(float (&s)[32], const float (&m_prev)[2], const float (&mx)[2],
+                                                 float scale_log2, float (&m_new)[2], float (&f)[2],
+                                                 float (&psum)[2], uint32_t (&pa)[16]) {
+    softmax_page<kFp16>(s, m_prev, mx, scale_log2, m_new, f, psum, pa);
+  }
+  __device__ __forceinline__ static void store_p(uint32_t p_tile, const uint32_t (&pa)[16], int r0, int tq) {
+    dense_common::store_p(p_tile, pa, r0, tq);
+  }
+  __device__ __forceinline__ static void pv_rs(float (&o)[128], const uint32_t (&pa)[16], uint32_t v, int half, bool) {
+    issue_pv_rs<kFp16>(o, pa, v, half);
+  }
+  __device__ __forceinline__ static void pv_ss(float (&o)[128], uint32_t p_tile, uint32_t v, int half, bool) {
+    issue_pv_ss<kFp16>(o, p_tile, v, half);
+  }
+  __device__ __forceinline__ static uint32_t k_stage(uint32_t smem_k, int st) { return smem_k + st * kStageBytes; }
+  __device__ __forceinline__ static uint32_t v_stage(uint32_t smem_k, uint32_t, int st) { return k_stage(smem_k, st); }
+  template <class Bars>
+  __device__ __forceinline__ static void wait_own_v(const Bars&, int, int, uint32_t) {}
+  static constexpr int kCarryPages = 0;  // bf16 WGMMA accumulates in full fp32
+};
+
+// The fp32 carry of a kernel whose tensor-core accumulator keeps fewer bits than fp32 (the e4m3 QGMMA:
+// each addition into a large accumulator loses the small addend's low bits, so the error grows with the
+// pages one chunk accumulates -- measured on the H200, cosine distance 7e-5 / 2e-4 / 6e-4 at 256 / 512 /
+// 1024 pages). Every K::kCarryPages pages each consumer thread adds its O fragment, rescaled from the
+// carry's running max, into the chunk's own workspace slot rows (fp32, the rows its epilogue writes
+// last; a whole request's slot is otherwise unused, docs/dense_fp8.md), and restarts O from zero (its next
+// P*V overwrites instead of accumulating: `fresh`, no register writes, which as a loop-carried merge of
+// 128 accumulators would spill); the epilogue adds the carry back. The same thread writes and reads its
+// own addresses (program order).
+// final = false: flush (carry = carry * 2^(m_c - m) + O, m_c = m); true: O += carry * 2^(m_c - m).
+// carried: an earlier flush of this chunk wrote the carry (else it is read as zero). m_c_smem: this
+// thread's own 8 bytes of shared memory holding the carry's running max of its two rows (registers are
+// what the consumers lack).
+template <bool kFinal, class Params>
+__device__ __forceinline__ void carry_o(const Params& p, const int32_t* rec, float (&o)[128], const float (&m)[2],
+                                        uint32_t m_c_smem, bool carried, int req, int tile, int kvh, int r0, int L,
+                                        int c, int tq) {
+  float m_c[2] = {kNegInf, kNegInf};
+  if (carried) {
+    m_c[0] = ptx::ld_shared_f32(m_c_smem);
+    m_c[1] = ptx::ld_shared_f32(m_c_smem + 4);
+  }
+  RowInfo rows[2];
+  make_rows(rows, p, tile, kvh, r0, L);
+  const int slot = req == rec[plan::kRecBeginReq] ? rec[plan::kRecBeginSlot] : p.split.num_splits[req];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    // m >= m_c (the running max only grows); a row that has seen nothing has both at -inf.
+    const float fac = carried && m_c[r] != kNegInf ? ptx::ex2(m_c[r] - m[r]) : 0.0f;
+    if (rows[r].valid) {
+      const int64_t row = (static_cast<int64_t>(slot) * p.s_q + rows[r].token) * p.h_q + rows[r].head;
+      float2* dst = reinterpret_cast<float2*>(p.split.partial_o + row * kHeadDimV + c * (kHeadDimV / 2) + 2 * tq);
+      // 8 loads in flight at a time: the compiler barrier keeps it from hoisting all 32 (64 registers
+      // the consumers do not have).
+#pragma unroll
+      for (int j0 = 0; j0 < 32; j0 += 8) {
+        float2 prev[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) prev[j] = carried ? dst[4 * (j0 + j)] : make_float2(0.0f, 0.0f);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const int i = 4 * (j0 + j) + 2 * r;
+          const float x = fmaf(prev[j].x, fac, o[i]), y = fmaf(prev[j].y, fac, o[i + 1]);
+          if constexpr (kFinal) {
+            o[i] = x;
+            o[i + 1] = y;
+          } else {
+            dst[4 * (j0 + j)] = make_float2(x, y);
+          }
+        }
+        asm volatile("" ::: "memory");
+      }
+    }
+    if constexpr (!kFinal) ptx::st_shared(m_c_smem + 4 * r, m[r]);
+  }
+}
+// The first P*V of the pair after a flush (at page offset k from the chunk start) starts O afresh.
+template <class K>
+__device__ __forceinline__ bool fresh_o(int k) {
+  if constexpr (K::kCarryPages > 0) return k > 0 && k % K::kCarryPages == 0;
+  return false;
+}
 
 // Called by the 256 consumer threads after setmaxnreg (c = 0 or 1: which consumer), with the CTA's
 // schedule record, its tile and KV head, the 1024-aligned smem base and the Q / K areas' addresses.
@@ -61,6 +163,7 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
     }
 
     float m_run[2] = {kNegInf, kNegInf}, l_acc[2] = {0.0f, 0.0f};
+
 #pragma unroll
     for (int i = 0; i < 128; ++i) o[i] = 0.0f;
     ptx::mbar_wait(bars.q_full(), chunk & 1);
@@ -73,9 +176,10 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
       kcount += has_b ? 2 : 1;
       const int sA = kA & 1, sB = kB & 1;
       const uint32_t phA = (kA >> 1) & 1, phB = (kB >> 1) & 1;
-      const uint32_t kA_addr = smem_k + sA * kStageBytes, kB_addr = smem_k + sB * kStageBytes;
+      const uint32_t kA_addr = K::k_stage(smem_k, sA), kB_addr = K::k_stage(smem_k, sB);
+      const uint32_t vA = K::v_stage(smem_k, sbase, sA), vB = K::v_stage(smem_k, sbase, sB);
       float s[32];
-      uint32_t pa[16];
+      uint32_t pa[K::kPRegs];
       float m_new[2], f[2], psum[2];
 
       if (c == 0) {
@@ -88,18 +192,19 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
         mask_scores(s, pg * kPageTokens, limit[0], limit[1], tq);
         float mx[2];
         page_row_max(s, K::scale(p, sbase), mx);
-        softmax_page<K::kFp16>(s, m_run, mx, K::scale(p, sbase), m_new, f, psum, pa);
+        K::softmax(s, m_run, mx, K::scale(p, sbase), m_new, f, psum, pa);
         l_acc[0] = l_acc[0] * f[0] + psum[0];
         l_acc[1] = l_acc[1] * f[1] + psum[1];
-        const bool tail = (pg + 1) * kPageTokens > L;
+        const bool tail = K::kZeroVTail && (pg + 1) * kPageTokens > L;
         if (tail) zero_v_tail(kA_addr, L - pg * kPageTokens, t);
 
         if (iter_global > 0) ptx::bar_sync(kBarP0Free, 256);
-        publish_p(rx, 0, p_tile0, pa, m_new, f, r0, tq, bars.p0_ready());  // P_A, m_A, f_A for consumer 1
+        publish_p<K>(rx, 0, p_tile0, pa, m_new, f, r0, tq, bars.p0_ready());  // P_A, m_A, f_A for consumer 1
         if (tail) ptx::bar_sync(kBarWg0, 128);
 
         scale_rows(o, f[0], f[1]);
-        issue_pv_rs<K::kFp16>(o, pa, kA_addr, 0);
+        K::wait_own_v(bars, sA, 0, phA);
+        K::pv_rs(o, pa, vA, 0, fresh_o<K>(pg - pb));
         if (has_b) {
           // B's boxes were waited for by consumer 1 (its Q*K_B^T) before it arrived on p1_ready.
           // P_B's phase = the number of earlier pages B: every earlier pair took 2 pages, every earlier
@@ -112,7 +217,7 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
           K::wait_other_page(bars, sB, 0, phB);
           drain_and_release(o, bars.k_empty(sA, kGroupLo), t);
           scale_rows(o, fb[0], fb[1]);
-          issue_pv_ss<K::kFp16>(o, p_tile1, kB_addr, 0);
+          K::pv_ss(o, p_tile1, vB, 0, false);
           // Drained here rather than behind the next Q*K^T: B's low boxes are what consumer 1's next
           // Q*K^T waits for, and a wait_group 1 across iterations makes ptxas serialize every WGMMA.
           drain_and_release(o, bars.k_empty(sB, kGroupLo), t);
@@ -139,12 +244,12 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
         float ma[2], fa[2];
         read_p_stats(rx, 0, r0, ma, fa);
         if (has_b) {
-          softmax_page<K::kFp16>(s, ma, mx, K::scale(p, sbase), m_new, f, psum, pa);
+          K::softmax(s, ma, mx, K::scale(p, sbase), m_new, f, psum, pa);
           l_acc[0] = l_acc[0] * fa[0] * f[0] + psum[0];
           l_acc[1] = l_acc[1] * fa[1] * f[1] + psum[1];
-          const bool tail = (pg + 2) * kPageTokens > L;
+          const bool tail = K::kZeroVTail && (pg + 2) * kPageTokens > L;
           if (tail) zero_v_tail(kB_addr, L - (pg + 1) * kPageTokens, t);
-          publish_p(rx, 1, p_tile1, pa, m_new, f, r0, tq, bars.p1_ready());  // P_B, m_B, f_B for consumer 0
+          publish_p<K>(rx, 1, p_tile1, pa, m_new, f, r0, tq, bars.p1_ready());  // P_B, m_B, f_B for consumer 0
           if (tail) ptx::bar_sync(kBarWg1, 128);
         } else {
           l_acc[0] *= fa[0];
@@ -154,17 +259,28 @@ __device__ __forceinline__ void consumer_loop(const Params& p, const int32_t* re
         }
         K::wait_other_page(bars, sA, 4, phA);
         scale_rows(o, fa[0], fa[1]);
-        issue_pv_ss<K::kFp16>(o, p_tile0, kA_addr, 1);
+        K::pv_ss(o, p_tile0, vA, 1, fresh_o<K>(pg - pb));
         drain_and_release(o, bars.k_empty(sA, kGroupHi), t);
         ptx::bar_arrive(kBarP0Free, 256);  // P_A, m_A and f_A have all been read
         if (has_b) {
           scale_rows(o, f[0], f[1]);
-          issue_pv_rs<K::kFp16>(o, pa, kB_addr, 1);
+          K::wait_own_v(bars, sB, 4, phB);
+          K::pv_rs(o, pa, vB, 1, false);
           drain_and_release(o, bars.k_empty(sB, kGroupHi), t);
         }
         m_run[0] = m_new[0];
         m_run[1] = m_new[1];
       }
+      if constexpr (K::kCarryPages > 0) {
+        if (!last && (pg - pb + 2) % K::kCarryPages == 0)
+          carry_o<false>(p, rec, o, m_run, K::carry_m_smem(sbase, c, t), pg - pb + 2 > K::kCarryPages, req, tile, kvh,
+                         K::epilogue_r0(r0), L, c, tq);
+      }
+    }
+    if constexpr (K::kCarryPages > 0) {
+      if (pe - pb > K::kCarryPages)  // at least one flush happened
+        carry_o<true>(p, rec, o, m_run, K::carry_m_smem(sbase, c, t), true, req, tile, kvh, K::epilogue_r0(r0), L, c,
+                      tq);
     }
 
     // ---- epilogue of the chunk (every WGMMA of the chunk has completed) -----------------------------

@@ -53,10 +53,12 @@ __device__ __forceinline__ void drain_and_release(float (&acc)[N], uint32_t empt
 // the publisher's stores before the reader's loads and reported RAW hazards on these rows (both
 // directions, depending on the kernel and the run); tests/probes/racecheck_seesaw.cu reproduces that
 // with the hand-off alone, and shows the mbarrier form (arrive = release, try_wait = acquire) clean.
-__device__ __forceinline__ void publish_p(const RowExchange& rx, int half, uint32_t p_tile, const uint32_t (&pa)[16],
+// K::store_p writes the tile in the layout the other consumer's P*V reads (consumer_loop.cuh's policy).
+template <class K, int N>
+__device__ __forceinline__ void publish_p(const RowExchange& rx, int half, uint32_t p_tile, const uint32_t (&pa)[N],
                                           const float (&m)[2], const float (&f)[2], int r0, int tq,
                                           uint32_t ready_bar) {
-  store_p(p_tile, pa, r0, tq);
+  K::store_p(p_tile, pa, r0, tq);
   if (tq == 0) {
     ptx::st_shared(rx.row_m(half * kBlockM + r0), m[0]);
     ptx::st_shared(rx.row_m(half * kBlockM + r0 + 8), m[1]);

@@ -52,11 +52,6 @@ static_assert(group_staging(kGroupLo) % 1024 == 0 && group_staging(kGroupHi) % 1
 static_assert(group_f8_first(kGroupHi) * kF8BoxCols == group_first_box(kGroupHi) * kBoxCols &&
                   group_f8_first(kGroupRope) * kF8BoxCols == group_first_box(kGroupRope) * kBoxCols,
               "fp8 box f of a group holds the channels of its bf16 boxes 2f, 2f+1");
-// fp8 q (the fp8-q variant): the Q NoPE tile (64 rows x 512 B) arrives as 4 fp8 boxes in the top 32 KB
-// of the 64 KB bf16 Q area and is converted in place the same way (writes of box f end at 16 KB (f+1)
-// <= 32 KB + 8 KB (f+1), the start of the next unread box, for f <= 3).
-constexpr int kQF8Boxes = 4;
-constexpr int kQF8StagingOffset = 4 * kBoxBytes;       // 32 KB into the Q area
 
 // WG0 = producer + converter, all 128 threads of it converting.
 constexpr int kProducerThreads = 128;
@@ -73,8 +68,8 @@ static_assert(128 * kFp8ProducerRegs + 256 * kFp8ConsumerRegs <= kThreads * kLau
 // Shared memory after the common map (Q, 2 stages x 72 KB with the fp8 staging inside, P, rows):
 // q_full, q_empty, k_full[stage][group] (6, 128 converter arrivals each), f8_full[stage][group] (6,
 // TMA), k_empty[stage][group] (6, the group's releasing consumer), epilogue row-sum exchange (1),
-// q8_full (fp8 q's TMA), p1_ready and p0_ready (the consumers' P hand-offs): 24 x 8 B.
-constexpr int kNumMbarriers = 2 + 3 * kStages * kNumGroups + 4;
+// p1_ready and p0_ready (the consumers' P hand-offs): 23 x 8 B.
+constexpr int kNumMbarriers = 2 + 3 * kStages * kNumGroups + 3;
 constexpr int kSmemBarBytes = 384;
 // One f32 right after the mbarriers: softmax_scale * log2(e) * descale_k, computed once per CTA from
 // the device descale and re-read from smem where needed (a register held across the main loop would

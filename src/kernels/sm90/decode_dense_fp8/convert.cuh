@@ -139,10 +139,5 @@ __device__ __forceinline__ void convert_group(uint32_t stage, uint32_t f8_full, 
   convert_tile<group_f8_count(kGroup), kRope, group_staging(kGroup) - group_first_box(kGroup) * kBoxBytes>(
       stage + group_first_box(kGroup) * kBoxBytes, f8_full, k_full, parity, t);
 }
-// The Q NoPE tile of an fp8 q: 4 fp8 boxes staged in the top 32 KB of the bf16 Q area -> bf16 boxes
-// 0..7, one release (q_full) at the end.
-__device__ __forceinline__ void convert_q(uint32_t smem_q, uint32_t q8_full, uint32_t q_full, uint32_t parity, int t) {
-  convert_tile<kQF8Boxes, false, kQF8StagingOffset>(smem_q, q8_full, q_full, parity, t);
-}
 
 }  // namespace flashmla::sm90::dense_fp8

@@ -1,5 +1,5 @@
-// Body shared by the per-q-dtype instantiation files (one kernel variant per translation unit keeps
-// compile time per file small on a 2-core CI machine).
+// Body of the bf16-q FP8-cache split kernel's launcher (instantiations/bf16q.cu: one kernel variant per
+// translation unit keeps compile time per file small on a 2-core CI machine).
 #pragma once
 
 #include <atomic>
@@ -9,18 +9,17 @@
 
 namespace flashmla::sm90::dense_fp8 {
 
-template <bool kFp8Q>
-cudaError_t run_split_kernel_impl(const CUtensorMap& tmap_q, const CUtensorMap& tmap_k, const DenseFp8DecodeParams& p,
-                                  dim3 grid, cudaStream_t stream, int device) {
+inline cudaError_t run_split_kernel_impl(const CUtensorMap& tmap_q, const CUtensorMap& tmap_k,
+                                         const DenseFp8DecodeParams& p, dim3 grid, cudaStream_t stream, int device) {
   static std::atomic<uint64_t> configured{0};  // bit d: smem attribute set on device d
   const uint64_t bit = device < 64 ? (1ull << device) : 0;
   if (!bit || !(configured.load(std::memory_order_acquire) & bit)) {
     cudaError_t err =
-        cudaFuncSetAttribute(dense_fp8_decode_kernel<kFp8Q>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
+        cudaFuncSetAttribute(dense_fp8_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
     if (err != cudaSuccess) return err;
     configured.fetch_or(bit, std::memory_order_acq_rel);
   }
-  dense_fp8_decode_kernel<kFp8Q><<<grid, kThreads, kSmemBytes, stream>>>(tmap_q, tmap_k, p);
+  dense_fp8_decode_kernel<<<grid, kThreads, kSmemBytes, stream>>>(tmap_q, tmap_k, p);
   return cudaGetLastError();
 }
 

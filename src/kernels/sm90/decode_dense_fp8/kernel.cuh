@@ -1,5 +1,5 @@
-// Dense MLA decode split kernel over an FP8 (e4m3) KV cache, for sm_90a; q bf16 (kFp8Q = false) or
-// e4m3 with descale_q (kFp8Q = true: Q is converted to bf16 exactly too, its descale joins descale_k).
+// Dense MLA decode split kernel over an FP8 (e4m3) KV cache with a bf16 q, for sm_90a: the accurate
+// path (an e4m3 q runs on the FP8 tensor cores instead, decode_dense_fp8q/kernel.cuh).
 //
 // Grid: (M tiles, h_kv, num_sm_parts), exactly as the bf16 dense kernel: CTA (tile, g, p) computes
 // query rows `tile` (plan::TileMap) of KV head g for every request chunk that schedule partition p
@@ -14,9 +14,8 @@
 // the bf16 kernel (P in bf16, fp32 accumulation order).
 //
 // Warpgroup roles (384 threads):
-//   WG0, producer + converter (56 regs, 128 threads): thread 0 issues TMA (per chunk the Q NoPE tile:
-//     bf16, 8 boxes of 64 x 64; e4m3, 4 boxes of 64 x 128 B into the top 32 KB of the Q area, which all
-//     128 threads then convert in place and publish on q_full; per page, box group by box group, the
+//   WG0, producer + converter (56 regs, 128 threads): thread 0 issues TMA (per chunk the bf16 Q NoPE
+//     tile, 8 boxes of 64 x 64; per page, box group by box group, the
 //     group's e4m3 boxes of 64 x 128 B into the group's own bf16 region, config.h); then all 128
 //     threads convert the group in place into its bf16 boxes of 64 x 64 (convert.cuh) and publish it
 //     on the group's full mbarrier (128 arrivals). Warp 0 reads the block table 32 entries at a time.
@@ -25,7 +24,7 @@
 //     S_A, softmax A, O_L += P_A V_A; c1 does S_B, softmax B (after m_A), O_R += P_A V_A + P_B V_B; c0
 //     finishes O_L += P_B V_B; running max and P exchanged through smem.
 // Shared memory (config.h): Q 64 KB + 2 stages x 72 KB (fp8 staging inside) + 2 P tiles x 8 KB + row
-// exchange 1.5 KB + 24 mbarriers and 2 scale words (384 B area) = 231 296 B + 1 KB alignment slack =
+// exchange 1.5 KB + 23 mbarriers and 2 scale words (384 B area) = 231 296 B + 1 KB alignment slack =
 // 232 320 of 232 448 B.
 // Pipeline: the bf16 kernel's box groups (RoPE box, boxes 0-3, boxes 4-7), each with its own release
 // (k_empty, by its last reader), fp8 arrival (f8_full, TMA) and bf16 publication (k_full, converters).
@@ -54,7 +53,7 @@
 namespace flashmla::sm90::dense_fp8 {
 
 // mbarrier addresses (8 B each): q_full, q_empty, k_full[stage][group], f8_full[stage][group],
-// k_empty[stage][group], epilogue, q8_full, p1_ready, p0_ready. Computed, not looked up (stage indices
+// k_empty[stage][group], epilogue, p1_ready, p0_ready. Computed, not looked up (stage indices
 // are run-time values).
 struct SmemBarriers {
   uint32_t base;
@@ -67,14 +66,12 @@ struct SmemBarriers {
   // The group's last reader is done with it (one arrival; the TMA issuer and the converters wait).
   __device__ uint32_t k_empty(int s, int g) const { return base + 16 + 8 * ((2 * kStages + s) * kNumGroups + g); }
   __device__ uint32_t epilogue() const { return base + 16 + 8 * (3 * kStages * kNumGroups); }
-  // fp8 q only: the Q tile's TMA (the converted bf16 tile is published on q_full by the converters).
-  __device__ uint32_t q8_full() const { return epilogue() + 8; }
   // Consumer 1 -> 0: P_B, m_B and f_B are in smem (128 arrivals, one phase per page B; seesaw.cuh).
-  __device__ uint32_t p1_ready() const { return epilogue() + 16; }
+  __device__ uint32_t p1_ready() const { return epilogue() + 8; }
   // Consumer 0 -> 1: P_A, m_A and f_A are in smem (128 arrivals, one phase per pair).
-  __device__ uint32_t p0_ready() const { return epilogue() + 24; }
+  __device__ uint32_t p0_ready() const { return epilogue() + 16; }
 };
-static_assert(16 + 8 * (3 * kStages * kNumGroups) + 32 == 8 * kNumMbarriers, "mbarrier map = config.h's count");
+static_assert(16 + 8 * (3 * kStages * kNumGroups) + 24 == 8 * kNumMbarriers, "mbarrier map = config.h's count");
 
 // Thread 0: box group g of page `blk` (config.h's table) into its staging area in stage st, once the
 // group's previous occupant (use = how many pages the stage held before) was released.
@@ -106,31 +103,21 @@ __device__ __forceinline__ int rec_word(const int32_t* rec, int i) {
   return v;
 }
 
-// Thread 0: the Q NoPE tile of request `req`, once the previous chunk's Q was released by both
-// consumers: bf16 q as 8 boxes of 64 x 64 straight into the bf16 Q area (completing q_full); fp8 q as
-// 4 boxes of 64 x 128 B into the area's top 32 KB (completing q8_full; the converters then publish
-// q_full). Rows past the tile's heads x tokens are not loaded (padding rows, never stored).
-// Recomputes its coordinates (cold path, few registers).
-template <bool kFp8Q>
+// Thread 0: the bf16 Q NoPE tile of request `req` (8 boxes of 64 x 64), once the previous chunk's Q was
+// released by both consumers. Rows past the tile's heads x tokens are not loaded (padding rows, never
+// stored). Recomputes its coordinates (cold path, few registers).
 __device__ __forceinline__ void load_q_tile(const CUtensorMap* tmap_q, const DenseFp8DecodeParams& p, int tile, int kvh,
-                                         int req, uint32_t chunk, uint32_t smem_q, uint32_t q_bar, uint32_t q_empty) {
+                                            int req, uint32_t chunk, uint32_t smem_q, uint32_t q_bar, uint32_t q_empty) {
   const plan::TileMap& tm = p.tiles;
   const int j0 = plan::tile_first_token(tm, tile), h0 = plan::tile_first_head(tm, tile);
   if (chunk > 0) ptx::mbar_wait(q_empty, (chunk - 1) & 1);
-  ptx::mbar_arrive_expect_tx(q_bar, 512u * tm.heads * tm.tokens * (kFp8Q ? 1 : 2));
-  if constexpr (kFp8Q) {
+  ptx::mbar_arrive_expect_tx(q_bar, 512u * tm.heads * tm.tokens * 2);
 #pragma unroll
-    for (int b = 0; b < kQF8Boxes; ++b)
-      ptx::tma_load_5d(tmap_q, smem_q + kQF8StagingOffset + b * kF8BoxBytes, q_bar, b * kF8BoxCols, h0, kvh, j0, req);
-  } else {
-#pragma unroll
-    for (int b = 0; b < kQBoxes; ++b)
-      ptx::tma_load_5d(tmap_q, smem_q + b * kBoxBytes, q_bar, b * kBoxCols, h0, kvh, j0, req);
-  }
+  for (int b = 0; b < kQBoxes; ++b)
+    ptx::tma_load_5d(tmap_q, smem_q + b * kBoxBytes, q_bar, b * kBoxCols, h0, kvh, j0, req);
 }
 
 // The producer warpgroup (128 threads): walks the same chunk sequence as the consumers.
-template <bool kFp8Q>
 __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const CUtensorMap* tmap_k,
                                               const DenseFp8DecodeParams& p, const int32_t* rec, int tile, int kvh,
                                               uint32_t smem_q, uint32_t smem_k, const SmemBarriers& bars) {
@@ -149,15 +136,8 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
   const int req0 = rec_word(rec, plan::kRecBeginReq);
   for (int req = req0; req <= rec_word(rec, plan::kRecEndReq); ++req) {
     if (tid() == 0)
-      load_q_tile<kFp8Q>(tmap_q, p, tile, kvh, req, req - rec_word(rec, plan::kRecBeginReq), smem_q,
-                         kFp8Q ? bars.q8_full() : bars.q_full(), bars.q_empty());
-    if constexpr (kFp8Q) {
-      // Every converter waits for the previous Q's release too (its writes replace data the consumers'
-      // WGMMAs read), then converts the tile and publishes it on q_full.
-      const uint32_t chunk = req - rec_word(rec, plan::kRecBeginReq);
-      if (chunk > 0) ptx::mbar_wait(bars.q_empty(), (chunk - 1) & 1);
-      convert_q(smem_q, bars.q8_full(), bars.q_full(), chunk & 1, tid());
-    }
+      load_q_tile(tmap_q, p, tile, kvh, req, req - rec_word(rec, plan::kRecBeginReq), smem_q, bars.q_full(),
+                  bars.q_empty());
     // The chunk's page range (after the Q work: fewer values live across it).
     const int n = plan::dense_items(p.seqlens[req]);
     const int pb = req == rec_word(rec, plan::kRecBeginReq) ? rec_word(rec, plan::kRecBeginBlock) : 0;
@@ -210,43 +190,17 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
   }
 }
 
-// make_rows, store_output and the bf16 q's load_q_rope: decode_dense_common/rows.cuh.
-
-// Q RoPE channels 512..575 of rows r0, r1 as bf16 WGMMA A fragments; padding rows read as zero.
-// A bf16 q is the bf16 kernel's; an fp8 q's bytes are converted exactly (its descale is in the
-// softmax scale).
-template <bool kFp8Q>
-__device__ __forceinline__ void load_q_rope(uint32_t (&qr)[16], const DenseFp8DecodeParams& p, int req,
-                                            const RowInfo (&rows)[2], int tq) {
-  if constexpr (!kFp8Q) {
-    dense_common::load_q_rope(qr, p, req, rows, tq);
-  } else {
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const uint16_t* src8 = nullptr;  // pairs of e4m3 bytes
-      if (rows[r].valid)
-        src8 = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(p.q) + req * p.stride_q_b +
-                                                 rows[r].token * p.stride_q_s + rows[r].head * p.stride_q_h + kHeadDimV);
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-        qr[4 * kk + r] = src8 ? e4m3x2_to_bf16x2(__ldg(src8 + 8 * kk + tq)) : 0u;
-        qr[4 * kk + 2 + r] = src8 ? e4m3x2_to_bf16x2(__ldg(src8 + 8 * kk + 4 + tq)) : 0u;
-      }
-    }
-  }
-}
+// make_rows, load_q_rope and store_output: decode_dense_common/rows.cuh.
 
 // What the shared consumer loop (decode_dense_common/consumer_loop.cuh) asks of this kernel.
-template <bool kFp8Q>
-struct ConsumerPolicy {
-  static constexpr bool kFp16 = false;  // the converted page, P and Q are bf16
+struct ConsumerPolicy : dense_common::Bf16PagePolicy</*kFp16=*/false> {  // the converted page, P and Q: bf16
   __device__ __forceinline__ static void issue_qk(float (&s)[32], uint32_t q_smem, uint32_t k_smem,
                                                   const uint32_t (&qr)[16], uint32_t full_bars, uint32_t parity) {
     dense_common::issue_qk<false>(s, q_smem, k_smem, qr, full_bars, parity);
   }
   __device__ __forceinline__ static void load_q_rope(uint32_t (&qr)[16], const DenseFp8DecodeParams& p, int req,
                                                      const RowInfo (&rows)[2], int tq) {
-    dense_fp8::load_q_rope<kFp8Q>(qr, p, req, rows, tq);
+    dense_common::load_q_rope(qr, p, req, rows, tq);
   }
   // Scores of the real keys: softmax_scale * log2(e) * descale_k, from smem at each use (config.h).
   __device__ __forceinline__ static float scale(const DenseFp8DecodeParams&, uint32_t sbase) {
@@ -277,7 +231,6 @@ struct ConsumerPolicy {
   }
 };
 
-template <bool kFp8Q>
 __global__ void __launch_bounds__(kThreads, 1)
     dense_fp8_decode_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
                             const __grid_constant__ DenseFp8DecodeParams p) {
@@ -292,8 +245,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t smem_q = ptx::smem_addr(smem + kSmemQ), smem_k = ptx::smem_addr(smem + kSmemK);
   const SmemBarriers bars{ptx::smem_addr(smem + kSmemBars)};
   if (threadIdx.x == 0) {
-    ptx::mbar_init(bars.q_full(), kFp8Q ? kProducerThreads : 1);  // fp8 q: every converter; bf16: TMA
-    ptx::mbar_init(bars.q8_full(), 1);
+    ptx::mbar_init(bars.q_full(), 1);  // the TMA issuer's expect_tx
     ptx::mbar_init(bars.q_empty(), 2);  // one arrival per consumer warpgroup
     for (int s = 0; s < kStages; ++s)
       for (int g = 0; g < kNumGroups; ++g) {
@@ -307,8 +259,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     ptx::fence_barrier_init();
     // descale_k is a device value (graph-safe): read here, once per CTA, published by __syncthreads.
     const float descale_k = __ldg(p.descale_k);
-    const float descale_q = kFp8Q ? __ldg(p.descale_q) : 1.0f;
-    *reinterpret_cast<float*>(smem + kSmemScale) = p.scale_log2 * (descale_q * descale_k);
+    *reinterpret_cast<float*>(smem + kSmemScale) = p.scale_log2 * descale_k;
     *reinterpret_cast<float*>(smem + kSmemDescale) = descale_k;
   }
   __syncthreads();
@@ -317,12 +268,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
     ptx::setmaxnreg_dec<kFp8ProducerRegs>();
-    producer_loop<kFp8Q>(&tmap_q, &tmap_k, p, rec, tile, kvh, smem_q, smem_k, bars);
+    producer_loop(&tmap_q, &tmap_k, p, rec, tile, kvh, smem_q, smem_k, bars);
     return;
   }
   ptx::setmaxnreg_inc<kFp8ConsumerRegs>();
 
-  consumer_loop<ConsumerPolicy<kFp8Q>>(p, rec, tile, kvh, wg - 1, smem, smem_q, smem_k, bars);
+  consumer_loop<ConsumerPolicy>(p, rec, tile, kvh, wg - 1, smem, smem_q, smem_k, bars);
 }
 
 }  // namespace flashmla::sm90::dense_fp8

@@ -16,6 +16,7 @@
 #include "kernels/sm90/decode_dense_fp8/config.h"
 #include "kernels/sm90/decode_dense_fp8/launch.h"
 #include "kernels/sm90/decode_dense_fp8/variant.h"
+#include "kernels/sm90/decode_dense_fp8q/launch.h"
 
 namespace flashmla::sm90::dense_fp8 {
 
@@ -38,7 +39,8 @@ Status run(const DecodeProblem& pr) {
   CUtensorMap tmap_q, tmap_k;
   {
     // Q as 5-D (channel, head-in-group, kv group, token, request). bf16: one 64 x 64 box per 64
-    // channels; e4m3: one 128-byte-wide box per 128 NoPE channels (RoPE channels are read directly).
+    // channels; e4m3: one 128-byte-wide box per 128 channels (the QGMMA kernel loads all five, the
+    // fifth's channels 576..639 out of bounds and zero-filled).
     const uint64_t es = kFp8Q ? 1 : 2;
     const uint64_t row_bytes = static_cast<uint64_t>(sh.head_dim) * es;
     const TensorView& q = args.q;
@@ -81,7 +83,10 @@ Status run(const DecodeProblem& pr) {
   p.descale_q = kFp8Q ? static_cast<const float*>(args.descale_q.data) : nullptr;
 
   const dim3 grid(tm.num_tiles, sh.h_kv, sh.num_sm_parts);
-  cudaError_t err = run_split_kernel<kFp8Q>(tmap_q, tmap_k, p, grid, stream, device);
+  // An e4m3 q runs on the FP8 tensor cores (decode_dense_fp8q/: same maps, parameters and grid); a
+  // bf16 q on the converter kernel (the e4m3 page converted to bf16 exactly, bf16 WGMMA).
+  cudaError_t err = kFp8Q ? dense_fp8q::run_split_kernel(tmap_q, tmap_k, p, grid, stream, device)
+                          : run_split_kernel(tmap_q, tmap_k, p, grid, stream, device);
   if (err != cudaSuccess) return gpu::cuda_status(err, "decode (fp8 cache): split kernel launch");
   err = kernels::launch_combine(p.split, /*fp16=*/false, stream);
   return gpu::cuda_status(err, "decode (fp8 cache): combine kernel launch");

@@ -1,5 +1,5 @@
-// Host-side launcher of the FP8-cache split kernel, one explicit instantiation per q dtype
-// (instantiations/*.cu).
+// Host-side launcher of the bf16-q FP8-cache split kernel (the converter kernel), in its own translation
+// unit (instantiations/bf16q.cu). An e4m3 q runs on decode_dense_fp8q/'s kernel.
 #pragma once
 
 #include <cuda.h>
@@ -10,7 +10,6 @@
 namespace flashmla::sm90::dense_fp8 {
 
 // Sets the kernel's shared-memory limit once per device, then launches grid x 384 threads.
-template <bool kFp8Q>
 cudaError_t run_split_kernel(const CUtensorMap& tmap_q, const CUtensorMap& tmap_k, const DenseFp8DecodeParams& p,
                              dim3 grid, cudaStream_t stream, int device);
 
