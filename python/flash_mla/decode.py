@@ -282,8 +282,9 @@ def flash_mla_with_kvcache_fp8(
     descale_k: float32 [1] (real value = stored * descale_k), 1 when omitted (as upstream's
     ``flash_mla_with_kvcache(..., is_fp8_kvcache=True)`` implies); descale_q: float32 [1] for an fp8 q (1 when
     omitted), rejected for a bf16 q. Values must be finite and > 0. out is bfloat16 for an fp8 q (q's dtype
-    otherwise). CUDA tensors run the sm90 kernels (the e4m3 bytes converted to bf16 exactly, bf16 tensor cores,
-    descales read on the device: graph-safe; docs/dense_fp8.md); CPU tensors the CPU reference.
+    otherwise). CUDA tensors run the sm90 kernels -- a bf16 q: the e4m3 bytes converted to bf16 exactly, bf16
+    tensor cores; an fp8 q: both GEMMs on the FP8 tensor cores, P in two e4m3 terms -- with the descales read on
+    the device (graph-safe; docs/dense_fp8.md); CPU tensors the CPU reference.
     """
     for name, value in (("q", q), ("k_cache", k_cache), ("block_table", block_table), ("cache_seqlens", cache_seqlens)):
         _require_tensor("flash_mla_with_kvcache_fp8", name, value)

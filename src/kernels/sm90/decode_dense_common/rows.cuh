@@ -60,6 +60,15 @@ __device__ __forceinline__ void load_q_rope(uint32_t (&qr)[16], const Params& p,
   }
 }
 
+// An opaque copy of r0 for the epilogue's make_rows: it stops the compiler from reusing (and so keeping
+// live through the main loop, i.e. spilling) the first make_rows' values. The kernels on 224-register
+// consumers use it as their policy's epilogue_r0.
+__device__ __forceinline__ int opaque_r0(int r0) {
+  int r0e = r0;
+  asm volatile("" : "+r"(r0e));
+  return r0e;
+}
+
 // Epilogue of one request chunk: o_scale x O / rowsum to the output (whole request) or to an fp32
 // workspace slot (a piece of a split request, merged later by the combine kernel), and the log-sum-exp.
 // o_scale is 1 for the bf16/fp16 kernel and descale_k for the FP8-cache kernel (its V was multiplied

@@ -214,13 +214,7 @@ struct ConsumerPolicy : dense_common::Bf16PagePolicy</*kFp16=*/false> {  // the 
                                                          uint32_t parity) {
     ptx::mbar_wait(bars.k_full(st, first_box == 0 ? kGroupLo : kGroupHi), parity);
   }
-  // An opaque copy of r0 stops the compiler from reusing (and so keeping live, i.e. spilling) the
-  // first make_rows' values.
-  __device__ __forceinline__ static int epilogue_r0(int r0) {
-    int r0e = r0;
-    asm volatile("" : "+r"(r0e));
-    return r0e;
-  }
+  __device__ __forceinline__ static int epilogue_r0(int r0) { return dense_common::opaque_r0(r0); }
   // V was multiplied in as the raw e4m3 values: O_real = descale_k * O, folded into the 1 / l factor.
   __device__ __forceinline__ static void store_output(const DenseFp8DecodeParams& p, const float (&o)[128],
                                                       const float (&m)[2], const float (&l)[2],

@@ -303,11 +303,7 @@ struct ConsumerPolicy {
                                                          uint32_t parity) {
     wait_own_v(bars, st, first_box, parity);
   }
-  __device__ __forceinline__ static int epilogue_r0(int r0) {
-    int r0e = r0;
-    asm volatile("" : "+r"(r0e));
-    return r0e;
-  }
+  __device__ __forceinline__ static int epilogue_r0(int r0) { return dense_common::opaque_r0(r0); }
   // l holds sums of p' = 2^8 p: the real row sums are l / 2^8 (for the LSE), and O_real = descale_k *
   // O / l = (descale_k / 2^8) * O / (l / 2^8).
   __device__ __forceinline__ static void store_output(const DenseFp8DecodeParams& p, const float (&o)[128],
