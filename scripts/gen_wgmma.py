@@ -26,17 +26,16 @@ def regs(n, start):
     return ", ".join(f"%{start + i}" for i in range(n))
 
 
-def gen(n, a_regs, trans_b, always_acc):
+TNSP_B = '"n"(kTransB)'
+
+
+def operands(n, a_regs, always_acc):
+    """What every wrapper shares: its C++ parameters, the asm operand numbers of A, B and the scale-d
+    predicate input, and the asm output / input constraint lists."""
     nacc = n // 2
-    name = f"wgmma_m64n{n}k16_{'rs' if a_regs else 'ss'}"
-    lines = []
-    lines.append(f"template <bool kFp16, int kTransB>")
-    args = [f"float (&d)[{nacc}]"]
-    args.append("const uint32_t (&a)[4]" if a_regs else "uint64_t desc_a")
-    args.append("uint64_t desc_b")
+    args = [f"float (&d)[{nacc}]", "const uint32_t (&a)[4]" if a_regs else "uint64_t desc_a", "uint64_t desc_b"]
     if not always_acc:
         args.append("int scale_d")
-    lines.append(f"__device__ __forceinline__ void {name}({', '.join(args)}) {{")
     idx = nacc
     if a_regs:
         a_op = "{" + regs(4, idx) + "}"
@@ -44,9 +43,18 @@ def gen(n, a_regs, trans_b, always_acc):
     else:
         a_op = f"%{idx}"
         idx += 1
-    b_op = f"%{idx}"
-    idx += 1
-    scale_op = f"%{idx}"
+    b_op, scale_op = f"%{idx}", f"%{idx + 1}"
+    outs = ", ".join(f'"+f"(d[{i}])' for i in range(nacc))
+    ins = [f'"r"(a[{i}])' for i in range(4)] if a_regs else ['"l"(desc_a)']
+    ins.append('"l"(desc_b)')
+    ins.append('"r"(scale_d)' if not always_acc else '"r"(1)')
+    return nacc, ", ".join(args), a_op, b_op, scale_op, idx + 2, outs, ins
+
+
+def gen(n, a_regs, trans_b, always_acc):
+    nacc, args, a_op, b_op, scale_op, tnsp_idx, outs, ins = operands(n, a_regs, always_acc)
+    name = f"wgmma_m64n{n}k16_{'rs' if a_regs else 'ss'}"
+    lines = ["template <bool kFp16, int kTransB>", f"__device__ __forceinline__ void {name}({args}) {{"]
     for dt in ("bf16", "f16"):
         cond = "if constexpr (kFp16)" if dt == "f16" else "if constexpr (!kFp16)"
         lines.append(f"  {cond} {{")
@@ -56,20 +64,10 @@ def gen(n, a_regs, trans_b, always_acc):
         lines.append(f'        "setp.ne.b32 p, {scale_op}, 0;\\n"')
         lines.append(f'        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{dt}.{dt} "')
         lines.append(f'        "{{{regs(nacc, 0)}}}, "')
-        tnsp_op = f"%{idx + 1}"
         tnsp_a = "" if a_regs else "0, "
-        lines.append(f'        "{a_op}, {b_op}, p, 1, 1, {tnsp_a}{tnsp_op};\\n}}\\n"')
-        outs = ", ".join(f'"+f"(d[{i}])' for i in range(nacc))
-        ins = []
-        if a_regs:
-            ins += [f'"r"(a[{i}])' for i in range(4)]
-        else:
-            ins.append('"l"(desc_a)')
-        ins.append('"l"(desc_b)')
-        ins.append('"r"(scale_d)' if not always_acc else '"r"(1)')
-        ins.append('"n"(kTransB)')
+        lines.append(f'        "{a_op}, {b_op}, p, 1, 1, {tnsp_a}%{tnsp_idx};\\n}}\\n"')
         lines.append(f"        : {outs}")
-        lines.append(f"        : {', '.join(ins)});")
+        lines.append(f"        : {', '.join(ins + [TNSP_B])});")
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines)
@@ -77,38 +75,15 @@ def gen(n, a_regs, trans_b, always_acc):
 
 def gen_e4m3(n, a_regs, always_acc):
     """e4m3 x e4m3 -> f32, k32; no transpose immediates (8-bit WGMMA operands are K-major only)."""
-    nacc = n // 2
+    nacc, args, a_op, b_op, scale_op, _, outs, ins = operands(n, a_regs, always_acc)
     name = f"wgmma_m64n{n}k32_{'rs' if a_regs else 'ss'}_e4m3"
-    args = [f"float (&d)[{nacc}]"]
-    args.append("const uint32_t (&a)[4]" if a_regs else "uint64_t desc_a")
-    args.append("uint64_t desc_b")
-    if not always_acc:
-        args.append("int scale_d")
-    lines = [f"__device__ __forceinline__ void {name}({', '.join(args)}) {{"]
-    idx = nacc
-    if a_regs:
-        a_op = "{" + regs(4, idx) + "}"
-        idx += 4
-    else:
-        a_op = f"%{idx}"
-        idx += 1
-    b_op = f"%{idx}"
-    idx += 1
-    scale_op = f"%{idx}"
+    lines = [f"__device__ __forceinline__ void {name}({args}) {{"]
     lines.append('  asm volatile(')
     lines.append('      "{\\n.reg .pred p;\\n"')
     lines.append(f'      "setp.ne.b32 p, {scale_op}, 0;\\n"')
     lines.append(f'      "wgmma.mma_async.sync.aligned.m64n{n}k32.f32.e4m3.e4m3 "')
     lines.append(f'      "{{{regs(nacc, 0)}}}, "')
     lines.append(f'      "{a_op}, {b_op}, p, 1, 1;\\n}}\\n"')
-    outs = ", ".join(f'"+f"(d[{i}])' for i in range(nacc))
-    ins = []
-    if a_regs:
-        ins += [f'"r"(a[{i}])' for i in range(4)]
-    else:
-        ins.append('"l"(desc_a)')
-    ins.append('"l"(desc_b)')
-    ins.append('"r"(scale_d)' if not always_acc else '"r"(1)')
     lines.append(f"      : {outs}")
     lines.append(f"      : {', '.join(ins)});")
     lines.append("}")

@@ -3,6 +3,8 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "flashmla/status.h"
@@ -39,6 +41,18 @@ class DeviceGuard {
 inline Status cuda_status(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return Status::Ok();
   return Status(StatusCode::kCudaError, std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
+}
+
+// Sets `kernel`'s dynamic shared-memory limit the first time it is launched on `device` (bit d of
+// `configured`: one static per kernel). The attribute belongs to the function, so later launches skip
+// the call; devices from 64 on set it every time.
+template <class Kernel>
+cudaError_t set_smem_limit_once(Kernel* kernel, int bytes, int device, std::atomic<uint64_t>& configured) {
+  const uint64_t bit = device >= 0 && device < 64 ? (1ull << device) : 0;
+  if (bit && (configured.load(std::memory_order_acquire) & bit)) return cudaSuccess;
+  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (err == cudaSuccess) configured.fetch_or(bit, std::memory_order_acq_rel);
+  return err;
 }
 
 }  // namespace flashmla::gpu

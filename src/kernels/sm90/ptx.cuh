@@ -178,21 +178,23 @@ __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
   asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
   return d;
 }
-// Two floats to f16x2 (lo in the low half), f16x2 to two e4m3 (RNE, saturating), two e4m3 to f16x2
-// (exact): the pieces of the fp8-q kernel's two-term P split.
-__device__ __forceinline__ uint32_t f32x2_to_f16x2(float lo, float hi) {
-  uint32_t d;
-  asm("cvt.rn.f16x2.f32 %0, %2, %1;" : "=r"(d) : "f"(lo), "f"(hi));
-  return d;
+// ---- e4m3 <-> f16 (low byte / half first) ---------------------------------------------------------
+// Two e4m3 to f16x2, exact (the sparse decode's dequantization, the fp8-q kernel's P split).
+__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint16_t v) {
+  uint32_t r;
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(r) : "h"(v));
+  return r;
 }
+// f16x2 to two e4m3 in the low 16 bits, round to nearest even, saturating to +-448.
 __device__ __forceinline__ uint32_t f16x2_to_e4m3x2(uint32_t h) {
   uint32_t d;
   asm("{\n .reg .b16 e;\n cvt.rn.satfinite.e4m3x2.f16x2 e, %1;\n cvt.u32.u16 %0, e;\n}" : "=r"(d) : "r"(h));
   return d;
 }
-__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t e) {
+// Two floats to f16x2 (lo in the low half), round to nearest even.
+__device__ __forceinline__ uint32_t f32x2_to_f16x2(float lo, float hi) {
   uint32_t d;
-  asm("{\n .reg .b16 e;\n cvt.u16.u32 e, %1;\n cvt.rn.f16x2.e4m3x2 %0, e;\n}" : "=r"(d) : "r"(e));
+  asm("cvt.rn.f16x2.f32 %0, %2, %1;" : "=r"(d) : "f"(lo), "f"(hi));
   return d;
 }
 __device__ __forceinline__ uint32_t sub_f16x2(uint32_t a, uint32_t b) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "kernels/cuda_util.h"
 #include "kernels/sm90/decode_dense/kernel.cuh"
 #include "kernels/sm90/decode_dense/launch.h"
 
@@ -12,13 +13,10 @@ namespace flashmla::sm90::dense {
 template <bool kFp16>
 cudaError_t run_split_kernel_impl(const CUtensorMap& tmap_q, const CUtensorMap& tmap_k, const DenseDecodeParams& p,
                                   dim3 grid, cudaStream_t stream, int device) {
-  static std::atomic<uint64_t> configured{0};  // bit d: smem attribute set on device d
-  const uint64_t bit = device < 64 ? (1ull << device) : 0;
-  if (!bit || !(configured.load(std::memory_order_acquire) & bit)) {
-    cudaError_t err = cudaFuncSetAttribute(dense_decode_kernel<kFp16>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
-    if (err != cudaSuccess) return err;
-    configured.fetch_or(bit, std::memory_order_acq_rel);
-  }
+  static std::atomic<uint64_t> configured{0};
+  if (cudaError_t err = gpu::set_smem_limit_once(dense_decode_kernel<kFp16>, kSmemBytes, device, configured);
+      err != cudaSuccess)
+    return err;
   dense_decode_kernel<kFp16><<<grid, kThreads, kSmemBytes, stream>>>(tmap_q, tmap_k, p);
   return cudaGetLastError();
 }

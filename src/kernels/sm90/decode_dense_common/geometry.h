@@ -20,6 +20,13 @@ constexpr int kKBoxes = 9;        // a whole 64 x 576 page
 constexpr int kRopeBox = 8;
 constexpr int kStages = 2;        // K pages in flight
 constexpr int kStageBytes = kKBoxes * kBoxBytes;  // 72 KB per K page
+// e4m3 tiles (both FP8-cache kernels, and the tensor maps decode_dense_fp8/launch.cu builds for them):
+// boxes of 128 one-byte channels x 64 rows, 128 B rows = exactly one 128B swizzle span, so the smem
+// layout is a bf16 box's (16 B chunk c of row r at c ^ (r % 8)). 576 = 4.5 x 128: the fifth box starts
+// at channel 512 and its channels 576..639 are out of bounds (TMA writes zeros and still counts 8 KB).
+constexpr int kF8BoxCols = 128;
+constexpr int kF8BoxBytes = kPageTokens * kF8BoxCols;  // 8192
+constexpr int kF8Boxes = 5;
 // A page's boxes are released to the producer in three groups, each as soon as its last reader is
 // done: the RoPE box after Q*K^T, boxes 0-3 (V[:, :256]) after P*V_L, boxes 4-7 after P*V_R.
 enum BoxGroup : int { kGroupRope = 0, kGroupLo = 1, kGroupHi = 2, kNumGroups = 3 };

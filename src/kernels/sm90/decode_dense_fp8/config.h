@@ -14,13 +14,8 @@ namespace flashmla::sm90::dense_fp8 {
 // bf16 kernel's (decode_dense_common/geometry.h).
 using namespace dense_common;
 
-// FP8 staging: the e4m3 page arrives by TMA as 128-channel boxes (128 B rows = exactly one 128B
-// swizzle span, so the smem layout is the same as a bf16 box's: 16 B chunk c of row r at c ^ (r % 8)).
-// 576 = 4.5 x 128: the fifth box starts at channel 512 and its channels 576..639 are out of bounds
-// (TMA writes zeros there and still counts the full 8 KB).
-constexpr int kF8BoxCols = 128;
-constexpr int kF8BoxBytes = kPageTokens * kF8BoxCols;  // 8192
-constexpr int kF8Boxes = 5;
+// FP8 staging: the e4m3 page arrives by TMA as geometry.h's e4m3 boxes (kF8BoxCols channels x 64 rows,
+// the same smem layout as a bf16 box's).
 // There is no room for a separate fp8 buffer (Q 64 KB + 2 x 72 KB + P 16 KB = 224 KB of 227), so each
 // BOX GROUP's fp8 bytes land inside that group's own bf16 region and are converted there, in place,
 // as soon as the group's previous occupant was released (the same three groups and releasers as the

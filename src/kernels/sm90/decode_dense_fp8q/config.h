@@ -16,12 +16,8 @@ namespace flashmla::sm90::dense_fp8q {
 // bf16 kernel's (decode_dense_common/geometry.h); what lies below kSmemP0 is this kernel's own.
 using namespace dense_common;
 
-// e4m3 rows arrive by TMA as boxes of 64 rows x 128 B (one 128B swizzle span per row: 16 B chunk c of
-// row r at c ^ (r % 8)). 576 = 4.5 x 128: the fifth box starts at channel 512; its channels 576..639 are
-// out of bounds (TMA writes zeros, still counting the full 8 KB) and no k-step reads them.
-constexpr int kF8BoxCols = 128;
-constexpr int kF8BoxBytes = kPageTokens * kF8BoxCols;  // 8192
-constexpr int kF8Boxes = 5;
+// e4m3 rows arrive by TMA as geometry.h's e4m3 boxes (5 of 64 rows x 128 B; the fifth box's channels
+// 576..639 are TMA's zero fill and no k-step reads them).
 constexpr int kF8TileBytes = kF8Boxes * kF8BoxBytes;   // 40960: Q tile or one K page
 constexpr int kQkSteps = kHeadDim / 32;                // 18 k-steps of 32 channels for S = Q K^T
 

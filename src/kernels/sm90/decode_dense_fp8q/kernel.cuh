@@ -5,12 +5,13 @@
 // `tile` (plan::TileMap) of KV head g for every request chunk of schedule partition p; whole requests
 // write O and LSE, pieces of split requests fp32 partials for the shared combine kernel.
 //
-// What differs from the bf16 kernel: nothing is converted. S = Q K^T runs on the e4m3 bytes as TMA
-// lands them (both operands K-major, 18 k-steps of 32 channels); P is quantized to two e4m3 terms
-// (p' = 256 p = hi + lo, config.h / ConsumerPolicy::softmax) and O = P V runs on V^T, a transposed e4m3 copy of the page's first 512 channels that the
-// producer warpgroup writes (e4m3 WGMMA has no transposed operand; transpose.cuh, vt_layout.h). The
-// descales are read on the device: scores use softmax_scale * log2(e) * descale_q * descale_k, O is
-// multiplied by descale_k / 256 / l.
+// What differs from the bf16 kernel: nothing is converted. S = Q K^T runs on the e4m3 bytes as TMA lands them
+// (both operands K-major, 18 k-steps of 32 channels); P is quantized to two e4m3 terms (p' = 256 p = hi + lo,
+// config.h / ConsumerPolicy::softmax) and O = P V runs on V^T, a transposed e4m3 copy of the page's first 512
+// channels that the producer warpgroup writes (e4m3 WGMMA has no transposed operand; transpose.cuh,
+// vt_layout.h). The descales are read on the device: scores use softmax_scale * log2(e) * descale_q *
+// descale_k, O is multiplied by descale_k / 256 / l. O moves into an fp32 carry every 32 pages (the
+// tensor cores' accumulator keeps fewer bits than fp32; consumer_loop.cuh's carry_o).
 //
 // Warpgroup roles (384 threads):
 //   WG0, producer (56 regs, 128 threads): thread 0 issues TMA -- per chunk the Q tile (5 boxes of 64
@@ -154,7 +155,8 @@ __device__ __forceinline__ void producer_loop(const CUtensorMap* tmap_q, const C
         }
       }
       transpose_page(bars, smem_k, smem_vt, sa, ua, min(kPageTokens, L - pg * kPageTokens), warp, lane);
-      if (has_b) transpose_page(bars, smem_k, smem_vt, sb, ub, min(kPageTokens, L - (pg + 1) * kPageTokens), warp, lane);
+      if (has_b)
+        transpose_page(bars, smem_k, smem_vt, sb, ub, min(kPageTokens, L - (pg + 1) * kPageTokens), warp, lane);
       kcount += has_b ? 2 : 1;
     }
   }
@@ -238,8 +240,9 @@ struct ConsumerPolicy {
           // In f16 (p' <= 256): h - e4m3(h) is exact (both within a factor 2), then rounded to e4m3.
           const uint32_t h01 = ptx::f32x2_to_f16x2(x0, x1), h23 = ptx::f32x2_to_f16x2(x2, x3);
           const uint32_t e01 = ptx::f16x2_to_e4m3x2(h01), e23 = ptx::f16x2_to_e4m3x2(h23);
-          const uint32_t l01 = ptx::f16x2_to_e4m3x2(ptx::sub_f16x2(h01, ptx::e4m3x2_to_f16x2(e01)));
-          const uint32_t l23 = ptx::f16x2_to_e4m3x2(ptx::sub_f16x2(h23, ptx::e4m3x2_to_f16x2(e23)));
+          const uint32_t d01 = ptx::sub_f16x2(h01, ptx::e4m3x2_to_f16x2(static_cast<uint16_t>(e01)));
+          const uint32_t d23 = ptx::sub_f16x2(h23, ptx::e4m3x2_to_f16x2(static_cast<uint16_t>(e23)));
+          const uint32_t l01 = ptx::f16x2_to_e4m3x2(d01), l23 = ptx::f16x2_to_e4m3x2(d23);
           pa[4 * ks + 2 * hi + r] = e01 | (e23 << 16);
           pa[8 + 4 * ks + 2 * hi + r] = l01 | (l23 << 16);
         }

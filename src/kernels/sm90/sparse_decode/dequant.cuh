@@ -6,14 +6,11 @@
 
 #include <cstdint>
 
+#include "kernels/sm90/ptx.cuh"
+
 namespace flashmla::sm90::sparse_decode {
 
-// Two e4m3 (low byte -> low half) to f16x2, exact.
-__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint16_t v) {
-  uint32_t r;
-  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(r) : "h"(v));
-  return r;
-}
+using ptx::e4m3x2_to_f16x2;  // two e4m3 (low byte -> low half) to f16x2, exact
 __device__ __forceinline__ float f16_lo_to_f32(uint32_t h2) {
   float f;
   asm("{\n .reg .b16 lo, hi;\n mov.b32 {lo, hi}, %1;\n cvt.f32.f16 %0, lo;\n}" : "=f"(f) : "r"(h2));

@@ -1,9 +1,19 @@
-// The fp8-q QGMMA dense decode split kernel (kernel.cuh).
-#include "kernels/sm90/decode_dense_fp8q/instantiate.cuh"
+// The fp8-q QGMMA dense decode split kernel (kernel.cuh), in its own translation unit (compile time per
+// file stays small on a 2-core CI machine).
+#include <atomic>
+
+#include "kernels/cuda_util.h"
+#include "kernels/sm90/decode_dense_fp8q/kernel.cuh"
+#include "kernels/sm90/decode_dense_fp8q/launch.h"
 
 namespace flashmla::sm90::dense_fp8q {
 cudaError_t run_split_kernel(const CUtensorMap& tmap_q, const CUtensorMap& tmap_k, const DenseFp8DecodeParams& p,
                              dim3 grid, cudaStream_t stream, int device) {
-  return run_split_kernel_impl(tmap_q, tmap_k, p, grid, stream, device);
+  static std::atomic<uint64_t> configured{0};
+  if (cudaError_t err = gpu::set_smem_limit_once(dense_fp8q_decode_kernel, kSmemBytes, device, configured);
+      err != cudaSuccess)
+    return err;
+  dense_fp8q_decode_kernel<<<grid, kThreads, kSmemBytes, stream>>>(tmap_q, tmap_k, p);
+  return cudaGetLastError();
 }
 }  // namespace flashmla::sm90::dense_fp8q
