@@ -10,7 +10,7 @@
 // config.h / ConsumerPolicy::softmax) and O = P V runs on V^T, a transposed e4m3 copy of the page's first 512
 // channels that the producer warpgroup writes (e4m3 WGMMA has no transposed operand; transpose.cuh,
 // vt_layout.h). The descales are read on the device: scores use softmax_scale * log2(e) * descale_q *
-// descale_k, O is multiplied by descale_k / 256 / l. O moves into an fp32 carry every 32 pages (the
+// descale_k, O is multiplied by descale_k / 256 / l. O moves into an fp32 carry every 64 pages (the
 // tensor cores' accumulator keeps fewer bits than fp32; consumer_loop.cuh's carry_o).
 //
 // Warpgroup roles (384 threads):
@@ -172,9 +172,11 @@ struct ConsumerPolicy {
   static constexpr int kPRegs = 8 * kPTerms;  // per term 2 k-steps x (2 rows x 2 halves) of 4 e4m3
   static constexpr bool kZeroVTail = false;   // the transposer zeroes V^T past the length
   static constexpr uint32_t kLoTile = 4096;   // the lo term's P tile, after the hi one (kPTerms = 2)
-  // QGMMA's accumulator additions keep fewer bits than fp32: O moves into an fp32 carry every 32 pages
-  // (consumer_loop.cuh's carry_o).
-  static constexpr int kCarryPages = 32;
+  // QGMMA's accumulator additions keep fewer bits than fp32: O moves into an fp32 carry every 64 pages
+  // (consumer_loop.cuh's carry_o). H200, 2026-12-03: 64 instead of 32 pages is 0.88-0.97x the time on the
+  // h64/h128 rows; one-chunk cosine distance 1.4e-5 / 1.9e-5 / 2.5e-5 at 16k / 32k / 64k keys (32 pages:
+  // 7.6e-6 / 9.5e-6 / 1.2e-5; docs/dense_fp8.md).
+  static constexpr int kCarryPages = 64;
   __device__ __forceinline__ static uint32_t carry_m_smem(uint32_t sbase, int c, int t) {
     return sbase + kSmemCarryM + 8 * (128 * c + t);
   }
