@@ -75,10 +75,16 @@ struct Bf16PagePolicy {
 // P*V overwrites instead of accumulating: `fresh`, no register writes, which as a loop-carried merge of
 // 128 accumulators would spill); the epilogue adds the carry back. The same thread writes and reads its
 // own addresses (program order).
-// final = false: flush (carry = carry * 2^(m_c - m) + O, m_c = m); true: O += carry * 2^(m_c - m).
+// final = false: flush. The carry keeps the reference max m_c of its first flush, and later flushes add
+// O * 2^(m - m_c) (>= 1: the running max only grows) with fire-and-forget fp32 reductions (red.add: no
+// read of the carry in the consumers' path); only a row whose max grew past kCarryRebase since m_c pays a
+// read-modify-write (carry = carry * 2^(m_c - m) + O, m_c = m), so no scaled O can overflow. A row that had
+// seen nothing at the first flush (m_c = -inf, carry 0) is rebased by a plain store.
+// final = true: O += carry * 2^(m_c - m). Carry reads bypass L1 (ld.global.cg): the reductions happen in L2.
 // carried: an earlier flush of this chunk wrote the carry (else it is read as zero). m_c_smem: this
-// thread's own 8 bytes of shared memory holding the carry's running max of its two rows (registers are
+// thread's own 8 bytes of shared memory holding the carry's reference max of its two rows (registers are
 // what the consumers lack).
+constexpr float kCarryRebase = 32.0f;  // log2 units: |O| * 2^32 stays far below fp32's range
 template <bool kFinal, class Params>
 __device__ __forceinline__ void carry_o(const Params& p, const int32_t* rec, float (&o)[128], const float (&m)[2],
                                         uint32_t m_c_smem, bool carried, int req, int tile, int kvh, int r0, int L,
@@ -94,32 +100,45 @@ __device__ __forceinline__ void carry_o(const Params& p, const int32_t* rec, flo
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     // m >= m_c (the running max only grows); a row that has seen nothing has both at -inf.
-    const float fac = carried && m_c[r] != kNegInf ? ptx::ex2(m_c[r] - m[r]) : 0.0f;
+    const bool live = carried && m_c[r] != kNegInf;
+    // Flush modes: add (reduction, m_c kept), rebase (read-modify-write or, with no live carry, a store).
+    const bool add = !kFinal && live && m[r] - m_c[r] <= kCarryRebase;
+    const float fac = live ? ptx::ex2(m_c[r] - m[r]) : 0.0f;  // carry -> O's reference
+    const float up = add ? ptx::ex2(m[r] - m_c[r]) : 0.0f;    // O -> the carry's reference
     if (rows[r].valid) {
       const int64_t row = (static_cast<int64_t>(slot) * p.s_q + rows[r].token) * p.h_q + rows[r].head;
       float2* dst = reinterpret_cast<float2*>(p.split.partial_o + row * kHeadDimV + c * (kHeadDimV / 2) + 2 * tq);
-      // 8 loads in flight at a time: the compiler barrier keeps it from hoisting all 32 (64 registers
-      // the consumers do not have).
+      if (add) {
 #pragma unroll
-      for (int j0 = 0; j0 < 32; j0 += 8) {
-        float2 prev[8];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) prev[j] = carried ? dst[4 * (j0 + j)] : make_float2(0.0f, 0.0f);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const int i = 4 * (j0 + j) + 2 * r;
-          const float x = fmaf(prev[j].x, fac, o[i]), y = fmaf(prev[j].y, fac, o[i + 1]);
-          if constexpr (kFinal) {
-            o[i] = x;
-            o[i + 1] = y;
-          } else {
-            dst[4 * (j0 + j)] = make_float2(x, y);
-          }
+        for (int j = 0; j < 32; ++j) {
+          const int i = 4 * j + 2 * r;
+          ptx::red_add_v2_f32(dst + 4 * j, o[i] * up, o[i + 1] * up);
+          if (j % 8 == 7) asm volatile("" ::: "memory");
         }
-        asm volatile("" ::: "memory");
+      } else {
+        // 8 loads in flight at a time: the compiler barrier keeps it from hoisting all 32 (64 registers
+        // the consumers do not have).
+#pragma unroll
+        for (int j0 = 0; j0 < 32; j0 += 8) {
+          float2 prev[8];
+#pragma unroll
+          for (int j = 0; j < 8; ++j) prev[j] = carried ? __ldcg(dst + 4 * (j0 + j)) : make_float2(0.0f, 0.0f);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            const int i = 4 * (j0 + j) + 2 * r;
+            const float x = fmaf(prev[j].x, fac, o[i]), y = fmaf(prev[j].y, fac, o[i + 1]);
+            if constexpr (kFinal) {
+              o[i] = x;
+              o[i + 1] = y;
+            } else {
+              dst[4 * (j0 + j)] = make_float2(x, y);
+            }
+          }
+          asm volatile("" ::: "memory");
+        }
       }
     }
-    if constexpr (!kFinal) ptx::st_shared(m_c_smem + 4 * r, m[r]);
+    if (!kFinal && !add) ptx::st_shared(m_c_smem + 4 * r, m[r]);
   }
 }
 // The first P*V of the pair after a flush (at page offset k from the chunk start) starts O afresh.
