@@ -11,6 +11,11 @@ namespace flashmla::sm90::ptx {
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
+// The dynamic shared memory rounded up to 1024 B (128B-swizzled tiles need it; the base is only 16 B
+// aligned, so every kernel's map reserves 1 KB of slack).
+__device__ __forceinline__ uint8_t* align_1024(uint8_t* smem_raw) {
+  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+}
 
 // ---- shared memory through 32-bit addresses (one base register instead of 64-bit pointers) ------
 __device__ __forceinline__ void st_shared(uint32_t addr, uint32_t v) {

@@ -325,7 +325,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     dense_fp8q_decode_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
                              const __grid_constant__ DenseFp8DecodeParams p) {
   extern __shared__ uint8_t smem_raw[];
-  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  uint8_t* smem = ptx::align_1024(smem_raw);
   const int tile = blockIdx.x, kvh = blockIdx.y;
   const int32_t* rec = p.sched + blockIdx.z * plan::kRecordInts;
 

@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(kThreads, sparse_common::kMinBlocksPerSm)
   using sparse_common::kInf;
   using sparse_common::kLn2;
   extern __shared__ uint8_t smem_raw[];
-  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  uint8_t* smem = ptx::align_1024(smem_raw);
   const int tid = threadIdx.x;
 
   const int64_t item = blockIdx.x / p.num_splits;

@@ -96,7 +96,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     sparse_prefill_kernel(const __grid_constant__ SparsePrefillParams p) {
   using Cfg = Config<kDQK>;
   extern __shared__ uint8_t smem_raw[];
-  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  uint8_t* smem = ptx::align_1024(smem_raw);
   const uint32_t groups = static_cast<uint32_t>(p.head_groups);
   const int64_t s = blockIdx.x / groups;
   const int h0 = static_cast<int>(blockIdx.x % groups) * kBlockM;
