@@ -229,6 +229,10 @@ std::vector<CaseSpec> set_gpu_matrix() {
   out.push_back(list_case({0, 16384}, 2, 126, 2, true, DType::kBF16));
   out.push_back(list_case({16384, 0, 1, 63, 0, 65}, 4, 9, 3, true, DType::kFP16));
   out.push_back(list_case({4096, 0, 0, 0, 0, 140}, 1, 128, 8, false, DType::kBF16));
+  // The combine's 4- and 2-warps-per-row launches (b * s_q * h_q = 2048 and 4096 rows; combine.cu), with
+  // several splits per request.
+  out.push_back(fixed_case(16, 1, 128, 1, 4096, false, DType::kBF16));
+  out.push_back(fixed_case(32, 1, 128, 1, 1000, true, DType::kFP16));
   // The production shape (h_q = 128, long varlen batch), once, above the per-case budget.
   out.push_back(varlen_case(64, 1, 128, 1, 4096, false, DType::kBF16, 4));
   // The huge ones (b = 128 x 16384): few, with small head counts, since the oracle runs them too.

@@ -2,13 +2,13 @@
 //   out = sum_s w_s * O_s,  w_s = exp(lse_s - lse),  lse = log(sum_s exp(lse_s));
 //   rows that no split saw get out 0 and lse +inf. With p.attn_sink (sparse decode only):
 //   out *= 1 / (1 + exp(sink[h] - lse)) on rows some split saw.
-// Lane l owns channels 4l + 128i (i < 4) of a row, read with 16-byte loads. Two launch shapes:
-//   kWarpsPerRow = 8 (few rows, many splits, e.g. b = 1 over 132 SMs): a block per row, its 8 warps
-//     share the row's splits (warp w takes splits w, w + 8, ...) and meet in shared memory -- one warp
-//     walking 132 splits one after the other would be bound by load latency;
-//   kWarpsPerRow = 1 (many rows, a few splits each, e.g. b = 128): a warp per row, 8 rows per block.
-// It is launched as a programmatic dependent of the split kernel (pdl.cuh): its launch latency and
-// block scheduling overlap the split kernel's tail instead of following it.
+// Lane l owns channels 4l + 128i (i < 4) of a row, read with 16-byte loads. kWarpsPerRow (1, 2, 4 or 8)
+// warps share a row's splits (warp w of the row takes splits w, w + kWarpsPerRow, ...) and meet in
+// shared memory; a block of 8 warps holds 8 / kWarpsPerRow rows. The launch picks the most warps per row
+// that still fit the grid in about one wave of warps (rows * kWarpsPerRow <= 8192; 132 SMs hold 8448):
+// b = 1 with ~67 splits per row wants 8 (one warp walking them would be bound by load latency), b = 32
+// at h 128 (4096 rows, ~3 splits each) 2 -- 8 there made four waves of mostly idle warps -- and b = 128
+// one warp per row.
 #include "common/workspace.h"
 #include "kernels/common/split_kv.h"
 #include "kernels/common/convert.cuh"
@@ -19,9 +19,11 @@ namespace {
 
 constexpr int kWarps = 8;  // per block
 constexpr int kDv = 512;
+constexpr int64_t kWaveWarps = 8192;  // about one wave of warps on a 132-SM Hopper (8448)
 
 template <bool kFp16, int kWarpsPerRow>
 __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_constant__ CombineParams p) {
+  static_assert(kWarps % kWarpsPerRow == 0, "whole rows per block");
   constexpr int kRowsPerBlock = kWarps / kWarpsPerRow;
   __shared__ float4 red[kWarpsPerRow > 1 ? kWarps : 1][kDv / 4];
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -69,15 +71,16 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
     }
   }
   if constexpr (kWarpsPerRow > 1) {
+    // The row's other warps hand their sums to its first warp (part 0), which writes the row.
 #pragma unroll
     for (int i = 0; i < 4; ++i) red[warp][lane + 32 * i] = acc[i];
     __syncthreads();
-    if (warp != 0) return;
+    if (part != 0) return;
 #pragma unroll
-    for (int w = 1; w < kWarps; ++w) {
+    for (int w = 1; w < kWarpsPerRow; ++w) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const float4 v = red[w][lane + 32 * i];
+        const float4 v = red[warp + w][lane + 32 * i];
         acc[i].x += v.x;
         acc[i].y += v.y;
         acc[i].z += v.z;
@@ -130,11 +133,16 @@ cudaError_t launch_pdl(const CombineParams& p, dim3 grid, cudaStream_t stream) {
 
 template <bool kFp16>
 cudaError_t launch(const CombineParams& p, cudaStream_t stream) {
-  const int64_t rows = static_cast<int64_t>(p.s_q) * p.h_q;
-  // Enough rows to fill the GPU with one warp each: a warp per row; else 8 warps per row.
-  if (static_cast<int64_t>(p.batch) * rows >= 8192)
-    return launch_pdl<kFp16, 1>(p, dim3(p.batch, static_cast<unsigned>((rows + kWarps - 1) / kWarps)), stream);
-  return launch_pdl<kFp16, kWarps>(p, dim3(p.batch, static_cast<unsigned>(rows)), stream);
+  const int64_t rows = static_cast<int64_t>(p.s_q) * p.h_q, all_rows = static_cast<int64_t>(p.batch) * rows;
+  const auto grid = [&](int warps_per_row) {
+    const int64_t rows_per_block = kWarps / warps_per_row;
+    return dim3(p.batch, static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block));
+  };
+  // The most warps per row with all rows' warps in about one wave (top comment).
+  if (all_rows * 8 <= kWaveWarps) return launch_pdl<kFp16, 8>(p, grid(8), stream);
+  if (all_rows * 4 <= kWaveWarps) return launch_pdl<kFp16, 4>(p, grid(4), stream);
+  if (all_rows * 2 <= kWaveWarps) return launch_pdl<kFp16, 2>(p, grid(2), stream);
+  return launch_pdl<kFp16, 1>(p, grid(1), stream);
 }
 
 }  // namespace
