@@ -8,7 +8,10 @@
 // that still fit the grid in about one wave of warps (rows * kWarpsPerRow <= 8192; 132 SMs hold 8448):
 // b = 1 with ~67 splits per row wants 8 (one warp walking them would be bound by load latency), b = 32
 // at h 128 (4096 rows, ~3 splits each) 2 -- 8 there made four waves of mostly idle warps -- and b = 128
-// one warp per row.
+// one warp per row. Each warp loads its first split's O before the row's lse is known (the load overlaps
+// the lse pass); with few rows (<= 512: b = 1-4, ~8 splits per warp) it loads the rest 4 splits at a
+// time, all loads of a batch before their sums. H200, 2026-12-03: b1/64k/h16 combine 15.9 -> 9.5 us,
+// b1/8k/h128 10.9 -> 9.7, b32/8k/h128 (with the wave rule) 20.5 -> 11.4.
 #include "common/workspace.h"
 #include "kernels/common/split_kv.h"
 #include "kernels/common/convert.cuh"
@@ -21,7 +24,8 @@ constexpr int kWarps = 8;  // per block
 constexpr int kDv = 512;
 constexpr int64_t kWaveWarps = 8192;  // about one wave of warps on a 132-SM Hopper (8448)
 
-template <bool kFp16, int kWarpsPerRow>
+// kBatch: splits whose loads each warp has in flight together (beyond the prefetched first one).
+template <bool kFp16, int kWarpsPerRow, int kBatch>
 __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_constant__ CombineParams p) {
   static_assert(kWarps % kWarpsPerRow == 0, "whole rows per block");
   constexpr int kRowsPerBlock = kWarps / kWarpsPerRow;
@@ -39,6 +43,17 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
   const int64_t rows_per_slot = static_cast<int64_t>(p.s_q) * p.h_q;
   const int token = row / p.h_q, head = row % p.h_q;
 
+  // This warp's first split's O is loaded before the row's lse is known, so that its load latency
+  // overlaps the lse loads and reductions (one round trip of ~1 us in a kernel of 5-10 us).
+  const int first = s0 + part;
+  const auto src = [&](int s) {
+    return reinterpret_cast<const float4*>(p.partial_o + (s * rows_per_slot + row) * kDv) + lane;
+  };
+  float4 pre[4];
+  const bool has_first = active && first < s1;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) pre[i] = has_first ? __ldg(src(first) + 32 * i) : make_float4(0.f, 0.f, 0.f, 0.f);
+
   float mx = -INFINITY, sum = 0.0f;
   if (active) {
     for (int s = s0 + lane; s < s1; s += 32) mx = fmaxf(mx, p.partial_lse[s * rows_per_slot + row]);
@@ -55,19 +70,32 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
   float4 acc[4];
 #pragma unroll
   for (int i = 0; i < 4; ++i) acc[i] = make_float4(0.f, 0.f, 0.f, 0.f);
-  if (active && mx != -INFINITY) {
-#pragma unroll 2
-    for (int s = s0 + part; s < s1; s += kWarpsPerRow) {
-      const float w = __expf(p.partial_lse[s * rows_per_slot + row] - lse);
-      const float4* src = reinterpret_cast<const float4*>(p.partial_o + (s * rows_per_slot + row) * kDv);
+  const auto add = [&](float w, const float4 (&v)[4]) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float4 v = __ldg(src + lane + 32 * i);
-        acc[i].x += w * v.x;
-        acc[i].y += w * v.y;
-        acc[i].z += w * v.z;
-        acc[i].w += w * v.w;
+    for (int i = 0; i < 4; ++i) {
+      acc[i].x += w * v[i].x;
+      acc[i].y += w * v[i].y;
+      acc[i].z += w * v[i].z;
+      acc[i].w += w * v[i].w;
+    }
+  };
+  if (has_first && mx != -INFINITY) {
+    add(__expf(p.partial_lse[first * rows_per_slot + row] - lse), pre);
+    // The rest in batches of kBatch splits, every load of a batch issued before its sums (the compiler's
+    // own unrolling interleaved them and kept ~1 split in flight; b = 1 gives each of a row's 8 warps ~8).
+    for (int s = first + kWarpsPerRow; s < s1; s += kBatch * kWarpsPerRow) {
+      float4 v[kBatch][4];
+      float l[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int su = s + u * kWarpsPerRow;
+        const bool ok = su < s1;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) v[u][i] = ok ? __ldg(src(su) + 32 * i) : make_float4(0.f, 0.f, 0.f, 0.f);
+        l[u] = ok ? p.partial_lse[su * rows_per_slot + row] : -INFINITY;  // weight 0 past the end
       }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) add(__expf(l[u] - lse), v[u]);
     }
   }
   if constexpr (kWarpsPerRow > 1) {
@@ -114,7 +142,7 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
 // hides under the split kernel's tail; correctness rests on the kernel's grid_dependency_wait(). After
 // anything other than a kernel the attribute changes nothing. CUDA graphs (12.3+) capture the launch
 // as a programmatic dependency edge, so decode() stays capturable.
-template <bool kFp16, int kWarpsPerRow>
+template <bool kFp16, int kWarpsPerRow, int kBatch>
 cudaError_t launch_pdl(const CombineParams& p, dim3 grid, cudaStream_t stream) {
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -126,7 +154,7 @@ cudaError_t launch_pdl(const CombineParams& p, dim3 grid, cudaStream_t stream) {
   cfg.stream = stream;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  const cudaError_t err = cudaLaunchKernelEx(&cfg, combine_kernel<kFp16, kWarpsPerRow>, p);
+  const cudaError_t err = cudaLaunchKernelEx(&cfg, combine_kernel<kFp16, kWarpsPerRow, kBatch>, p);
   if (err != cudaSuccess) (void)cudaGetLastError();  // reported through the return value: don't leave it pending
   return err;
 }
@@ -138,11 +166,15 @@ cudaError_t launch(const CombineParams& p, cudaStream_t stream) {
     const int64_t rows_per_block = kWarps / warps_per_row;
     return dim3(p.batch, static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block));
   };
-  // The most warps per row with all rows' warps in about one wave (top comment).
-  if (all_rows * 8 <= kWaveWarps) return launch_pdl<kFp16, 8>(p, grid(8), stream);
-  if (all_rows * 4 <= kWaveWarps) return launch_pdl<kFp16, 4>(p, grid(4), stream);
-  if (all_rows * 2 <= kWaveWarps) return launch_pdl<kFp16, 2>(p, grid(2), stream);
-  return launch_pdl<kFp16, 1>(p, grid(1), stream);
+  // The most warps per row with all rows' warps in about one wave (top comment); with few rows (b <= 4
+  // or so: ~67 splits per row, ~8 per warp) 4 splits' loads in flight per warp. The batch costs registers
+  // (114 instead of 64: half the blocks per SM), which made b = 8 (1024 rows, ~1 split per warp) 7 %
+  // slower when every launch had it (H200, 2026-12-03).
+  if (all_rows <= 512) return launch_pdl<kFp16, 8, 4>(p, grid(8), stream);
+  if (all_rows * 8 <= kWaveWarps) return launch_pdl<kFp16, 8, 1>(p, grid(8), stream);
+  if (all_rows * 4 <= kWaveWarps) return launch_pdl<kFp16, 4, 1>(p, grid(4), stream);
+  if (all_rows * 2 <= kWaveWarps) return launch_pdl<kFp16, 2, 1>(p, grid(2), stream);
+  return launch_pdl<kFp16, 1, 1>(p, grid(1), stream);
 }
 
 }  // namespace
