@@ -54,6 +54,11 @@ Status get_device_info(int32_t index, DeviceInfo* info) noexcept {
   return Status::Ok();
 }
 
+int32_t num_sms_or(int32_t index, int32_t fallback) noexcept {
+  DeviceInfo info;
+  return get_device_info(index, &info).ok() && info.num_sms > 0 ? info.num_sms : fallback;
+}
+
 }  // namespace flashmla::gpu
 
 namespace flashmla::gpu {

@@ -18,6 +18,10 @@ struct DeviceInfo {
 // Properties of device `index`, read once and cached. kNotSupported if there is no such device.
 Status get_device_info(int32_t index, DeviceInfo* info) noexcept;
 
+// The SM count of device `index` (get_device_info: cached, no synchronization), or `fallback` if it cannot
+// be read. For launch shapes only (grid sizes, split counts): nothing may depend on it for correctness.
+int32_t num_sms_or(int32_t index, int32_t fallback) noexcept;
+
 // kOk if device `index` is an sm_90 GPU (H100, H800, H200, H20); its properties in *info (may be null).
 Status check_sm90_device(int32_t index, DeviceInfo* info) noexcept;
 

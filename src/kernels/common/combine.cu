@@ -5,24 +5,30 @@
 // Lane l owns channels 4l + 128i (i < 4) of a row, read with 16-byte loads. kWarpsPerRow (1, 2, 4 or 8)
 // warps share a row's splits (warp w of the row takes splits w, w + kWarpsPerRow, ...) and meet in
 // shared memory; a block of 8 warps holds 8 / kWarpsPerRow rows. The launch picks the most warps per row
-// that still fit the grid in about one wave of warps (rows * kWarpsPerRow <= 8192; 132 SMs hold 8448):
+// that still fit the grid in about one wave of warps (rows * kWarpsPerRow <= 8192 on 132 SMs, which hold
+// 8448; scaled by the device's SM count):
 // b = 1 with ~67 splits per row wants 8 (one warp walking them would be bound by load latency), b = 32
 // at h 128 (4096 rows, ~3 splits each) 2 -- 8 there made four waves of mostly idle warps -- and b = 128
 // one warp per row. Each warp loads its first split's O before the row's lse is known (the load overlaps
 // the lse pass); with few rows (<= 512: b = 1-4, ~8 splits per warp) it loads the rest 4 splits at a
-// time, all loads of a batch before their sums. H200, 2026-12-03: b1/64k/h16 combine 15.9 -> 9.5 us,
+// time, all loads of a batch before their sums (512 rows on 132 SMs, scaled likewise). H200, 2026-12-03: b1/64k/h16 combine 15.9 -> 9.5 us,
 // b1/8k/h128 10.9 -> 9.7, b32/8k/h128 (with the wave rule) 20.5 -> 11.4.
 #include "common/workspace.h"
 #include "kernels/common/split_kv.h"
 #include "kernels/common/convert.cuh"
 #include "kernels/common/pdl.cuh"
+#include "kernels/gpu_backend.h"
 
 namespace flashmla::kernels {
 namespace {
 
 constexpr int kWarps = 8;  // per block
 constexpr int kDv = 512;
-constexpr int64_t kWaveWarps = 8192;  // about one wave of warps on a 132-SM Hopper (8448)
+// The launch thresholds as measured on the 132-SM H200 (H100 SXM / H800 alike); launch() scales them by the
+// device's SM count (H20: 78, H100 PCIe: 114).
+constexpr int64_t kRefSms = 132;
+constexpr int64_t kWaveWarps = 8192;  // about one wave of warps (132 SMs hold 8448)
+constexpr int64_t kFewRows = 512;     // at most this many rows: ~8 splits per warp, the batched loads
 
 // kBatch: splits whose loads each warp has in flight together (beyond the prefetched first one).
 template <bool kFp16, int kWarpsPerRow, int kBatch>
@@ -160,7 +166,7 @@ cudaError_t launch_pdl(const CombineParams& p, dim3 grid, cudaStream_t stream) {
 }
 
 template <bool kFp16>
-cudaError_t launch(const CombineParams& p, cudaStream_t stream) {
+cudaError_t launch(const CombineParams& p, int device, cudaStream_t stream) {
   const int64_t rows = static_cast<int64_t>(p.s_q) * p.h_q, all_rows = static_cast<int64_t>(p.batch) * rows;
   const auto grid = [&](int warps_per_row) {
     const int64_t rows_per_block = kWarps / warps_per_row;
@@ -170,17 +176,19 @@ cudaError_t launch(const CombineParams& p, cudaStream_t stream) {
   // or so: ~67 splits per row, ~8 per warp) 4 splits' loads in flight per warp. The batch costs registers
   // (114 instead of 64: half the blocks per SM), which made b = 8 (1024 rows, ~1 split per warp) 7 %
   // slower when every launch had it (H200, 2026-12-03).
-  if (all_rows <= 512) return launch_pdl<kFp16, 8, 4>(p, grid(8), stream);
-  if (all_rows * 8 <= kWaveWarps) return launch_pdl<kFp16, 8, 1>(p, grid(8), stream);
-  if (all_rows * 4 <= kWaveWarps) return launch_pdl<kFp16, 4, 1>(p, grid(4), stream);
-  if (all_rows * 2 <= kWaveWarps) return launch_pdl<kFp16, 2, 1>(p, grid(2), stream);
+  const int64_t sms = gpu::num_sms_or(device, static_cast<int32_t>(kRefSms));
+  const int64_t wave = kWaveWarps * sms / kRefSms, few = kFewRows * sms / kRefSms;
+  if (all_rows <= few) return launch_pdl<kFp16, 8, 4>(p, grid(8), stream);
+  if (all_rows * 8 <= wave) return launch_pdl<kFp16, 8, 1>(p, grid(8), stream);
+  if (all_rows * 4 <= wave) return launch_pdl<kFp16, 4, 1>(p, grid(4), stream);
+  if (all_rows * 2 <= wave) return launch_pdl<kFp16, 2, 1>(p, grid(2), stream);
   return launch_pdl<kFp16, 1, 1>(p, grid(1), stream);
 }
 
 }  // namespace
 
-cudaError_t launch_combine(const CombineParams& p, bool fp16, cudaStream_t stream) {
-  return fp16 ? launch<true>(p, stream) : launch<false>(p, stream);
+cudaError_t launch_combine(const CombineParams& p, bool fp16, int device, cudaStream_t stream) {
+  return fp16 ? launch<true>(p, device, stream) : launch<false>(p, device, stream);
 }
 
 }  // namespace flashmla::kernels

@@ -38,6 +38,7 @@ SplitKvOutputs make_split_kv_outputs(const DecodeArgs& args, const DecodeShape& 
 
 // Enqueue it right after the split kernel: it is a programmatic dependent launch (pdl.cuh) of whatever
 // kernel precedes it on `stream`, and waits for that grid on the device before reading anything.
-cudaError_t launch_combine(const CombineParams& p, bool fp16, cudaStream_t stream);
+// `device` (the stream's): its SM count scales the launch shape (combine.cu), nothing else.
+cudaError_t launch_combine(const CombineParams& p, bool fp16, int device, cudaStream_t stream);
 
 }  // namespace flashmla::kernels

@@ -27,12 +27,6 @@ bool rows_aligned(const TensorView& v, int64_t vector_bytes) {
   return (v.shape[v.rank - 1] * es) % vector_bytes == 0;
 }
 
-// SM count of a device (gpu::get_device_info: read once per device); the launch sizes its grid to one
-// wave of warps. 132 (H100 SXM / H200) if it cannot be read: only the grid size depends on it.
-int sm_count(int device) {
-  gpu::DeviceInfo info;
-  return gpu::get_device_info(device, &info).ok() && info.num_sms > 0 ? info.num_sms : 132;
-}
 
 }  // namespace
 
@@ -75,7 +69,7 @@ Status run(const MergeProblem& p) {
   const auto stream = reinterpret_cast<cudaStream_t>(a.stream);
   const Fmt in_fmt = fmt_of(p.in_dtype), out_fmt = fmt_of(p.out_dtype);
   const int rows = rows_per_group(in_fmt, vector, p.num_parts);
-  const int sms = sm_count(a.outs.device_index);
+  const int sms = gpu::num_sms_or(a.outs.device_index, 132);  // the grid is one wave of warps
   cudaError_t err = cudaErrorInvalidValue;
   switch (in_fmt) {
     case Fmt::kBF16: err = launch<Fmt::kBF16>(mp, out_fmt, vector, rows, sms, stream); break;

@@ -66,7 +66,7 @@ Status run(const DecodeProblem& pr) {
   const dim3 grid(tm.num_tiles, sh.h_kv, sh.num_sm_parts);
   cudaError_t err = run_split_kernel<kFp16>(tmap_q, tmap_k, p, grid, stream, device);
   if (err != cudaSuccess) return gpu::cuda_status(err, "decode: split kernel launch");
-  err = kernels::launch_combine(p.split, kFp16, stream);
+  err = kernels::launch_combine(p.split, kFp16, device, stream);
   return gpu::cuda_status(err, "decode: combine kernel launch");
 }
 

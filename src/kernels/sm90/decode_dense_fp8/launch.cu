@@ -88,7 +88,7 @@ Status run(const DecodeProblem& pr) {
   cudaError_t err = kFp8Q ? dense_fp8q::run_split_kernel(tmap_q, tmap_k, p, grid, stream, device)
                           : run_split_kernel(tmap_q, tmap_k, p, grid, stream, device);
   if (err != cudaSuccess) return gpu::cuda_status(err, "decode (fp8 cache): split kernel launch");
-  err = kernels::launch_combine(p.split, /*fp16=*/false, stream);
+  err = kernels::launch_combine(p.split, /*fp16=*/false, device, stream);
   return gpu::cuda_status(err, "decode (fp8 cache): combine kernel launch");
 }
 

@@ -22,11 +22,9 @@ namespace {
 static_assert(kSplitTokensPerBlock == kTokensPerBlock && kSplitHeadsPerCta == kHeadsPerCta,
               "split_plan.h mirrors config.h");
 
-// The device's SM count (gpu::get_device_info: read once per device, no synchronization), clamped to
-// kMaxSmsSm90 (the bound sparse_decode_workspace_size() sizes for).
+// The device's SM count, clamped to kMaxSmsSm90 (the bound sparse_decode_workspace_size() sizes for).
 int split_sms(int device) {
-  gpu::DeviceInfo info;
-  const int sms = gpu::get_device_info(device, &info).ok() && info.num_sms > 0 ? info.num_sms : kMaxSmsSm90;
+  const int sms = gpu::num_sms_or(device, kMaxSmsSm90);
   return sms < kMaxSmsSm90 ? sms : kMaxSmsSm90;
 }
 
@@ -119,7 +117,7 @@ Status run(const SparseDecodeProblem& pb, bool v32) {
   c.stride_lse_s = p.stride_lse_s;
   c.attn_sink = p.attn_sink;
   c.stride_attn_sink_h = p.stride_attn_sink_h;
-  err = kernels::launch_combine(c, /*fp16=*/false, stream);
+  err = kernels::launch_combine(c, /*fp16=*/false, pb.args->q.device_index, stream);
   return gpu::cuda_status(err, "sparse_decode (sm90): combine launch");
 }
 
