@@ -56,6 +56,7 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
+# shellcheck disable=SC2086  # VARIANTS is a list of variant numbers
 python3 - "$OUT_DIR" 0 $VARIANTS <<'EOF'
 import json, os, sys
 out, variants = sys.argv[1], sys.argv[2:]
