@@ -17,7 +17,8 @@
 # the dense kernel changes); a failed apply is reported, not papered over.
 # Output: $OUT (or build/ablations)/abl<V>_r<R>.json and .txt, and the table on stdout.
 set -uo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit 1
 VARIANTS="${1:-1 2 3 4 5 7}"
 ROUNDS="${2:-2}"
@@ -40,7 +41,7 @@ cmake -S "$TREE" -B "$TREE/b" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASHMLA_BUI
   >"$OUT_DIR/configure.log" 2>&1 || { echo "dense_ablations: configure failed"; exit 1; }
 for v in 0 $VARIANTS; do
   echo "#define FLASHMLA_ABLATE $v" >"$TREE/src/kernels/sm90/decode_dense_common/ablate.h"
-  if cmake --build "$TREE/b" -j"$(nproc)" --target flashmla_bench >"$OUT_DIR/build_$v.log" 2>&1; then
+  if cmake --build "$TREE/b" -j"$(num_jobs)" --target flashmla_bench >"$OUT_DIR/build_$v.log" 2>&1; then
     cp "$TREE/b/bench/flashmla_bench" "$OUT_DIR/bench_abl$v"
   else
     echo "dense_ablations: variant $v failed to build (build_$v.log)"
